@@ -1,0 +1,78 @@
+/**
+ * Every error tokenkeeper throws is a {@link TokenkeeperError} with a stable `code` a caller can
+ * switch on. Messages say what happened and what to do next; they never contain a token, a
+ * client secret or a record's contents.
+ */
+export type ErrorCode =
+  | 'TOKENKEEPER_INVALID_ARGUMENT'
+  | 'TOKENKEEPER_INVALID_KEY'
+  | 'TOKENKEEPER_INVALID_RECORD'
+  | 'TOKENKEEPER_INVALID_TOKEN_RESPONSE'
+  | 'TOKENKEEPER_VERSION_CONFLICT'
+  | 'TOKENKEEPER_LOCK_TIMEOUT'
+  | 'TOKENKEEPER_CORRUPT_RECORD'
+  | 'TOKENKEEPER_DECRYPT_FAILED'
+  | 'TOKENKEEPER_STORE_UNAVAILABLE'
+  | 'TOKENKEEPER_INSECURE_PERMISSIONS'
+  | 'TOKENKEEPER_STORE_CLOSED'
+  | 'TOKENKEEPER_INSECURE_ENDPOINT'
+  | 'TOKENKEEPER_INVALID_GRANT'
+  | 'TOKENKEEPER_REAUTH_REQUIRED'
+  | 'TOKENKEEPER_TOKEN_ENDPOINT'
+  | 'TOKENKEEPER_NO_SESSION';
+
+export interface TokenkeeperErrorOptions {
+  /** The underlying error, when there is one. Never holds secrets we put there. */
+  cause?: unknown;
+  /** The store key (or file) the error is about, when there is one. */
+  key?: string;
+}
+
+export class TokenkeeperError extends Error {
+  readonly code: ErrorCode;
+  readonly key: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: TokenkeeperErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TokenkeeperError';
+    this.code = code;
+    this.key = options.key;
+  }
+}
+
+/** Who holds a lock, as far as the store knows. */
+export interface LockHolder {
+  pid?: number;
+  host?: string;
+  expiresAt?: number;
+}
+
+export class LockTimeoutError extends TokenkeeperError {
+  readonly holder: LockHolder | undefined;
+
+  constructor(key: string, waitedMs: number, holder?: LockHolder) {
+    const who = holder?.pid
+      ? ` It is held by pid ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}${
+          holder.expiresAt ? `, lease ending ${new Date(holder.expiresAt).toISOString()}` : ''
+        }.`
+      : '';
+    super(
+      'TOKENKEEPER_LOCK_TIMEOUT',
+      `Could not take the lock on ${JSON.stringify(shortKey(key))} within ${waitedMs} ms.${who} ` +
+        'Raise waitMs, or check for a process stuck while holding it; a crashed holder frees the lock when its lease ends.',
+      { key },
+    );
+    this.name = 'LockTimeoutError';
+    this.holder = holder;
+  }
+}
+
+/** True when `error` is a TokenkeeperError, and has `code` if one is given. */
+export function isTokenkeeperError(error: unknown, code?: ErrorCode): error is TokenkeeperError {
+  return error instanceof TokenkeeperError && (code === undefined || error.code === code);
+}
+
+/** Keys can be 1024 characters long; messages show at most the first 80. */
+export function shortKey(key: string): string {
+  return key.length > 80 ? `${key.slice(0, 77)}...` : key;
+}

@@ -1,0 +1,25 @@
+/**
+ * tokenkeeper core: browser-safe (no `node:` imports). Node-only stores live in subpath
+ * exports such as `tokenkeeper/file`.
+ */
+
+export type { EncryptionKey, EncryptionOptions } from './codec/encrypted.js';
+export { encryptedStore } from './codec/encrypted.js';
+export type { ErrorCode, LockHolder } from './errors.js';
+export { isTokenkeeperError, LockTimeoutError, TokenkeeperError } from './errors.js';
+export { assertValidKey, MAX_KEY_LENGTH } from './store/keys.js';
+export { memoryStore } from './store/memory.js';
+export type {
+  DeleteOptions,
+  JsonValue,
+  Lease,
+  LockOptions,
+  SetOptions,
+  Store,
+  StoreCapabilities,
+  StoreEntry,
+  StoreRecord,
+} from './store/types.js';
+export { withLock } from './store/with-lock.js';
+export type { StorableTokenSet, TokenResponse } from './token/token-set.js';
+export { TokenSet } from './token/token-set.js';

@@ -1,0 +1,343 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { TokenkeeperError } from '../../errors.js';
+import { assertValidKey, assertValidPrefix } from '../keys.js';
+import {
+  checkDeleteOptions,
+  checkSetOptions,
+  closedError,
+  copyRecord,
+  isPlainObject,
+  lockOptions,
+  versionConflict,
+} from '../records.js';
+import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
+import { acquireFileLock } from './lockfile.js';
+import { decodeStem, encodeKey, escapeKey } from './names.js';
+
+export interface FileStoreOptions {
+  /**
+   * The directory the store owns (created 0700 if missing). Default: {@link defaultStorePath}.
+   * An existing directory that other users can read or enter is refused.
+   */
+  path?: string;
+  /**
+   * fsync every file and its directory on write (default true). Turning it off trades
+   * durability across power loss for speed; writes stay atomic either way.
+   */
+  fsync?: boolean;
+}
+
+/** What a record file holds. Version 1 of the format. */
+interface RecordFile {
+  tokenkeeper: 1;
+  key: string;
+  version: number;
+  expiresAt?: number;
+  value: StoreRecord;
+}
+
+/** How long a writer may hold a key's write guard; a crashed writer delays others this long at most. */
+const WRITE_LEASE_MS = 10_000;
+const WRITE_WAIT_MS = 15_000;
+
+/**
+ * The platform's per-user config directory for tokenkeeper: `$XDG_CONFIG_HOME/tokenkeeper` or
+ * `~/.config/tokenkeeper` on Linux and other Unixes, `~/Library/Application Support/tokenkeeper`
+ * on macOS, `%APPDATA%\tokenkeeper` on Windows.
+ */
+export function defaultStorePath(
+  env: Record<string, string | undefined> = process.env,
+  platform: NodeJS.Platform = process.platform,
+  home: string = homedir(),
+): string {
+  if (platform === 'win32') return join(env.APPDATA || join(home, 'AppData', 'Roaming'), 'tokenkeeper');
+  if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'tokenkeeper');
+  const xdg = env.XDG_CONFIG_HOME;
+  return join(xdg && isAbsolute(xdg) ? xdg : join(home, '.config'), 'tokenkeeper');
+}
+
+/**
+ * A store of one file per key in a directory: durable, atomic (temp file, fsync, rename, fsync
+ * of the directory), files 0600 in a 0700 directory whatever the umask. Several processes may
+ * share one directory: `lock` is a cross-process lease, and each key's writes are serialised
+ * under a short-lived guard, so no write is lost and versions never repeat.
+ *
+ * @example
+ * import { fileStore } from 'tokenkeeper/file';
+ * const store = fileStore({ path: './.tokens' });
+ */
+export function fileStore(options: FileStoreOptions = {}): Store {
+  if (typeof options !== 'object' || options === null) {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'fileStore() options must be an object.');
+  }
+  if (options.path !== undefined && (typeof options.path !== 'string' || options.path.length === 0)) {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'fileStore({ path }) must be a non-empty string.');
+  }
+  const dir = resolve(options.path ?? defaultStorePath());
+  const durable = options.fsync !== false;
+  const name = `file:${dir}`;
+  let ready: Promise<void> | undefined;
+  let closed = false;
+
+  const open = (): Promise<void> => {
+    if (closed) return Promise.reject(closedError(name));
+    ready ??= prepareDirectory(dir).catch((error) => {
+      ready = undefined; // let a later call try again, for example once the disk is mounted
+      throw error;
+    });
+    return ready;
+  };
+  const recordPath = (key: string) => join(dir, `${encodeKey(key)}.json`);
+
+  const read = async (key: string, file: string): Promise<RecordFile | undefined> => {
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw ioError(error, file, key);
+    }
+    return parseRecordFile(text, key, file);
+  };
+
+  const writeGuarded = async <T>(key: string, fn: (current: RecordFile | undefined, file: string) => Promise<T>) => {
+    await open();
+    const file = recordPath(key);
+    const guard = await acquireFileLock(`${file.slice(0, -'.json'.length)}.wlock`, key, {
+      leaseMs: WRITE_LEASE_MS,
+      waitMs: WRITE_WAIT_MS,
+    }).catch((error) => {
+      throw ioError(error, dir, key);
+    });
+    try {
+      let current: RecordFile | undefined;
+      try {
+        current = await read(key, file);
+      } catch (error) {
+        // A corrupt record may be overwritten or deleted: that is how a user recovers from it.
+        if (!(error instanceof TokenkeeperError && error.code === 'TOKENKEEPER_CORRUPT_RECORD')) throw error;
+      }
+      if (current?.expiresAt !== undefined && current.expiresAt <= Date.now()) current = undefined;
+      return await fn(current, file);
+    } finally {
+      await guard.release();
+    }
+  };
+
+  return {
+    name,
+    capabilities: { crossProcessLock: true },
+
+    async get(key: string): Promise<StoreEntry | undefined> {
+      assertValidKey(key);
+      await open();
+      const rec = await read(key, recordPath(key));
+      if (rec === undefined || (rec.expiresAt !== undefined && rec.expiresAt <= Date.now())) return undefined;
+      return rec.expiresAt === undefined
+        ? { value: rec.value, version: rec.version }
+        : { value: rec.value, version: rec.version, expiresAt: rec.expiresAt };
+    },
+
+    async set(key: string, value: StoreRecord, setOptions?: SetOptions): Promise<number> {
+      assertValidKey(key);
+      checkSetOptions(setOptions, Date.now());
+      const copy = copyRecord(value);
+      return writeGuarded(key, async (current, file) => {
+        const version = current?.version ?? 0;
+        if (setOptions?.ifVersion !== undefined && setOptions.ifVersion !== version) {
+          throw versionConflict(key, setOptions.ifVersion, version);
+        }
+        // TTL counts from the write, not from when the guard was requested.
+        const expiresAt = checkSetOptions(setOptions, Date.now());
+        const rec: RecordFile = { tokenkeeper: 1, key, version: version + 1, value: copy };
+        if (expiresAt !== undefined) rec.expiresAt = expiresAt;
+        await writeAtomically(dir, file, JSON.stringify(rec), durable).catch((error) => {
+          throw ioError(error, file, key);
+        });
+        return rec.version;
+      });
+    },
+
+    async delete(key: string, deleteOptions?: DeleteOptions): Promise<boolean> {
+      assertValidKey(key);
+      checkDeleteOptions(deleteOptions);
+      return writeGuarded(key, async (current, file) => {
+        const version = current?.version ?? 0;
+        if (deleteOptions?.ifVersion !== undefined && deleteOptions.ifVersion !== version) {
+          throw versionConflict(key, deleteOptions.ifVersion, version);
+        }
+        try {
+          await fs.unlink(file);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+          throw ioError(error, file, key);
+        }
+        if (durable) await fsyncDirectory(dir);
+        return current !== undefined;
+      });
+    },
+
+    async *keys(prefix = ''): AsyncIterable<string> {
+      assertValidPrefix(prefix);
+      await open();
+      const wanted = escapeKey(prefix);
+      let handle: import('node:fs').Dir;
+      try {
+        handle = await fs.opendir(dir, { bufferSize: 64 });
+      } catch (error) {
+        throw ioError(error, dir);
+      }
+      for await (const entry of handle) {
+        const fileName = entry.name;
+        if (!entry.isFile() || !fileName.endsWith('.json') || fileName.startsWith('.')) continue;
+        const stem = fileName.slice(0, -'.json'.length);
+        const hashed = stem.startsWith('~');
+        if (!hashed && !stem.startsWith(wanted)) continue;
+        const key = decodeStem(stem);
+        if (!hashed && key === undefined) continue; // not a file we wrote
+        let rec: RecordFile | undefined;
+        try {
+          rec = await read(key ?? '', join(dir, fileName));
+        } catch (error) {
+          // A corrupt record is still listed by its name, so it can be found and removed.
+          if (key !== undefined && error instanceof TokenkeeperError && error.code === 'TOKENKEEPER_CORRUPT_RECORD') {
+            yield key;
+          }
+          continue;
+        }
+        if (rec === undefined || (rec.expiresAt !== undefined && rec.expiresAt <= Date.now())) continue;
+        if (hashed ? rec.key.startsWith(prefix) && encodeKey(rec.key) === stem : true) yield rec.key;
+      }
+    },
+
+    async lock(key: string, lockOpts?: LockOptions): Promise<Lease> {
+      assertValidKey(key);
+      const opts = lockOptions(lockOpts);
+      await open();
+      return acquireFileLock(join(dir, `${encodeKey(key)}.lock`), key, opts).catch((error) => {
+        throw ioError(error, dir, key);
+      });
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+    },
+  };
+}
+
+function parseRecordFile(text: string, key: string, file: string): RecordFile {
+  let rec: Partial<RecordFile> | undefined;
+  try {
+    rec = JSON.parse(text) as Partial<RecordFile>;
+  } catch {}
+  if (
+    rec === undefined ||
+    !isPlainObject(rec) ||
+    rec.tokenkeeper !== 1 ||
+    typeof rec.key !== 'string' ||
+    !Number.isSafeInteger(rec.version) ||
+    (rec.version as number) < 1 ||
+    (rec.expiresAt !== undefined && typeof rec.expiresAt !== 'number') ||
+    !isPlainObject(rec.value)
+  ) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_CORRUPT_RECORD',
+      `The file ${file} is not a tokenkeeper record (truncated, or edited by hand). Other keys are unaffected. ` +
+        'To recover, restore the file from a backup, or delete it (or set the key again) and log in again.',
+      { key },
+    );
+  }
+  if (key !== '' && rec.key !== key) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_CORRUPT_RECORD',
+      `The file ${file} holds a record for another key (was it copied or renamed by hand?). Delete it to recover.`,
+      { key },
+    );
+  }
+  return rec as RecordFile;
+}
+
+async function prepareDirectory(dir: string): Promise<void> {
+  let st: import('node:fs').Stats | undefined;
+  try {
+    st = await fs.stat(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(error, dir);
+  }
+  if (st === undefined) {
+    try {
+      await fs.mkdir(join(dir, '..'), { recursive: true, mode: 0o700 });
+      await fs.mkdir(dir, { mode: 0o700 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(error, dir);
+    }
+    // mkdir's mode is filtered by the umask; set it exactly.
+    if (process.platform !== 'win32') await fs.chmod(dir, 0o700).catch((error) => Promise.reject(ioError(error, dir)));
+    st = await fs.stat(dir);
+  }
+  if (!st.isDirectory()) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_STORE_UNAVAILABLE',
+      `The file store path ${dir} exists and is not a directory.`,
+    );
+  }
+  if (process.platform !== 'win32') {
+    const uid = process.getuid?.();
+    if ((st.mode & 0o077) !== 0 || (uid !== undefined && st.uid !== uid)) {
+      throw new TokenkeeperError(
+        'TOKENKEEPER_INSECURE_PERMISSIONS',
+        `The file store directory ${dir} is ${uid !== undefined && st.uid !== uid ? 'owned by another user' : `mode ${(st.mode & 0o777).toString(8)}`}; ` +
+          'tokens must not be readable by other users. Use a directory of your own with mode 700 (chmod 700), or a path that does not exist yet.',
+      );
+    }
+  }
+  await fs.access(dir, 2 /* W_OK */).catch((error) => Promise.reject(ioError(error, dir)));
+}
+
+async function writeAtomically(dir: string, file: string, text: string, durable: boolean): Promise<void> {
+  const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
+  const handle = await fs.open(tmp, 'wx', 0o600);
+  try {
+    try {
+      await handle.chmod(0o600); // the umask may have taken bits away; never adds them, but be exact
+      await handle.writeFile(text, 'utf8');
+      if (durable) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, file);
+  } catch (error) {
+    await fs.unlink(tmp).catch(() => {});
+    throw error;
+  }
+  if (durable) await fsyncDirectory(dir);
+}
+
+async function fsyncDirectory(dir: string): Promise<void> {
+  if (process.platform === 'win32') return; // directories cannot be opened for fsync there
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Turns a Node I/O error into `TOKENKEEPER_STORE_UNAVAILABLE`; anything else (ours, an abort reason) passes. */
+function ioError(error: unknown, path: string, key?: string): unknown {
+  if (!(error instanceof Error) || typeof (error as NodeJS.ErrnoException).syscall !== 'string') return error;
+  const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
+  const hint =
+    code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+      ? ' Check that this process may write the store directory.'
+      : code === 'ENOSPC'
+        ? ' The disk is full.'
+        : '';
+  return new TokenkeeperError('TOKENKEEPER_STORE_UNAVAILABLE', `File store I/O failed on ${path} (${code}).${hint}`, {
+    cause: error,
+    key,
+  });
+}

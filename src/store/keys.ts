@@ -1,0 +1,53 @@
+import { TokenkeeperError } from '../errors.js';
+
+/**
+ * The longest key every built-in store accepts. PostgreSQL's btree index cannot hold much more
+ * than 2,700 bytes per row, and a key is at most 3 UTF-8 bytes per UTF-16 unit below the surrogate
+ * range, so 1,024 units is the portable bound.
+ */
+export const MAX_KEY_LENGTH = 1024;
+
+// Lone surrogates do not survive UTF-8 (files, Redis, PostgreSQL), so two different keys could
+// collide after encoding; NUL is refused by PostgreSQL text and C-string APIs.
+const FORBIDDEN = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Checks a store key: a non-empty string of at most {@link MAX_KEY_LENGTH} UTF-16 units,
+ * without NUL or unpaired surrogates. Every other character, `/`, `..`, `*`, `?`, `[` included,
+ * is allowed: each store encodes keys so that none of them escapes its namespace.
+ */
+export function assertValidKey(key: unknown, what = 'key'): asserts key is string {
+  if (typeof key !== 'string') {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_KEY',
+      `A store ${what} must be a string, got ${describeType(key)}.`,
+    );
+  }
+  if (key.length === 0) {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_KEY', `A store ${what} must not be empty.`);
+  }
+  if (key.length > MAX_KEY_LENGTH) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_KEY',
+      `A store ${what} is at most ${MAX_KEY_LENGTH} characters long, got ${key.length}. Use a shorter session id.`,
+    );
+  }
+  if (FORBIDDEN.test(key)) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_KEY',
+      `A store ${what} must not contain NUL or unpaired surrogate characters.`,
+    );
+  }
+}
+
+/** Like {@link assertValidKey} but for listing prefixes, where the empty string means "all". */
+export function assertValidPrefix(prefix: unknown): asserts prefix is string {
+  if (prefix === '') return;
+  assertValidKey(prefix, 'prefix');
+}
+
+export function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}

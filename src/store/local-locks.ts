@@ -1,0 +1,91 @@
+import { LockTimeoutError } from '../errors.js';
+import { assertValidKey } from './keys.js';
+import { lockOptions, randomToken } from './records.js';
+import type { Lease, LockOptions } from './types.js';
+
+interface Held {
+  token: string;
+  expiresAt: number;
+}
+
+/**
+ * Leases that exclude callers inside this JavaScript realm only: the lock of the memory store,
+ * and of stores whose backend offers no lock. Waiters wake on release or when the lease runs out,
+ * never by polling.
+ */
+export class LocalLocks {
+  readonly #held = new Map<string, Held>();
+  readonly #waiters = new Map<string, Set<() => void>>();
+
+  async acquire(key: string, options?: LockOptions): Promise<Lease> {
+    assertValidKey(key);
+    const { leaseMs, waitMs, signal } = lockOptions(options);
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      signal?.throwIfAborted();
+      const now = Date.now();
+      const held = this.#held.get(key);
+      if (held === undefined || held.expiresAt <= now) {
+        const mine: Held = { token: randomToken(), expiresAt: now + leaseMs };
+        this.#held.set(key, mine);
+        return this.#lease(key, mine);
+      }
+      if (now >= deadline) {
+        throw new LockTimeoutError(key, waitMs, {
+          pid: (globalThis as { process?: { pid?: number } }).process?.pid,
+          expiresAt: held.expiresAt,
+        });
+      }
+      await this.#wait(key, Math.min(held.expiresAt, deadline) - now, signal);
+    }
+  }
+
+  #lease(key: string, held: Held): Lease {
+    const locks = this;
+    return {
+      key,
+      get expiresAt() {
+        return held.expiresAt;
+      },
+      async release() {
+        if (locks.#held.get(key) === held) {
+          locks.#held.delete(key);
+          locks.#wake(key);
+        }
+      },
+      async extend(ms?: number) {
+        const { leaseMs } = lockOptions({ leaseMs: ms });
+        // An ended lease that nobody took yet is still ours; one that was released or taken is not.
+        if (locks.#held.get(key) !== held) return false;
+        held.expiresAt = Date.now() + leaseMs;
+        return true;
+      },
+    };
+  }
+
+  #wait(key: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.#waiters.get(key);
+      if (set === undefined) {
+        set = new Set();
+        this.#waiters.set(key, set);
+      }
+      const waiters = set;
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.#waiters.get(key) === waiters) this.#waiters.delete(key);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(1, ms));
+      signal?.addEventListener('abort', done, { once: true });
+      waiters.add(done);
+    });
+  }
+
+  #wake(key: string): void {
+    const set = this.#waiters.get(key);
+    if (set) for (const wake of [...set]) wake();
+  }
+}

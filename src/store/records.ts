@@ -1,0 +1,152 @@
+import { TokenkeeperError } from '../errors.js';
+import { describeType } from './keys.js';
+import type { DeleteOptions, LockOptions, SetOptions, StoreRecord } from './types.js';
+
+export const DEFAULT_LEASE_MS = 30_000;
+export const DEFAULT_WAIT_MS = 30_000;
+const MAX_DEPTH = 32;
+
+/**
+ * Checks that `value` is a plain JSON object and returns a deep copy of it, frozen when asked,
+ * so a caller mutating its object afterwards cannot change what was stored.
+ * @throws TokenkeeperError `TOKENKEEPER_INVALID_RECORD`
+ */
+export function copyRecord(value: unknown, freeze = false): StoreRecord {
+  if (!isPlainObject(value)) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_RECORD',
+      `A store record must be a plain JSON object, got ${describeType(value)}.`,
+    );
+  }
+  return copyJson(value, freeze, 0, '') as StoreRecord;
+}
+
+function copyJson(value: unknown, freeze: boolean, depth: number, path: string): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      if (!Number.isFinite(value)) throw badValue(path, 'a non-finite number');
+      return value;
+    case 'object': {
+      if (value === null) return null;
+      if (depth >= MAX_DEPTH) throw badValue(path, `nesting deeper than ${MAX_DEPTH} levels`);
+      if (Array.isArray(value)) {
+        const out = value.map((v, i) => copyJson(v, freeze, depth + 1, `${path}[${i}]`));
+        return freeze ? Object.freeze(out) : out;
+      }
+      if (!isPlainObject(value)) throw badValue(path, `a ${value.constructor?.name ?? 'non-plain'} object`);
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(value)) {
+        const v = (value as Record<string, unknown>)[k];
+        if (v === undefined) continue; // as JSON.stringify does
+        out[k] = copyJson(v, freeze, depth + 1, path ? `${path}.${k}` : k);
+      }
+      return freeze ? Object.freeze(out) : out;
+    }
+    default:
+      throw badValue(path, describeType(value));
+  }
+}
+
+function badValue(path: string, what: string): TokenkeeperError {
+  return new TokenkeeperError(
+    'TOKENKEEPER_INVALID_RECORD',
+    `A store record must hold only JSON values; ${path || 'the record'} is ${what}.`,
+  );
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Validates `set` options; returns the absolute expiry, if any. */
+export function checkSetOptions(options: SetOptions | undefined, now: number): number | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'set() options must be an object.');
+  }
+  checkIfVersion(options.ifVersion);
+  if (options.ttlMs === undefined) return undefined;
+  if (typeof options.ttlMs !== 'number' || !Number.isFinite(options.ttlMs) || options.ttlMs <= 0) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      `ttlMs must be a positive number of milliseconds, got ${String(options.ttlMs)}.`,
+    );
+  }
+  return now + Math.ceil(options.ttlMs);
+}
+
+export function checkDeleteOptions(options: DeleteOptions | undefined): void {
+  if (options !== undefined) checkIfVersion(options.ifVersion);
+}
+
+function checkIfVersion(v: unknown): void {
+  if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      `ifVersion must be a version read from the store, or 0 for "must not exist"; got ${String(v)}.`,
+    );
+  }
+}
+
+export function versionConflict(key: string, expected: number, actual: number): TokenkeeperError {
+  return new TokenkeeperError(
+    'TOKENKEEPER_VERSION_CONFLICT',
+    `The record changed since it was read (expected version ${expected}, found ${
+      actual === 0 ? 'none' : actual
+    }). Read it again and retry.`,
+    { key },
+  );
+}
+
+/** Validated lock options with defaults applied. */
+export function lockOptions(options: LockOptions | undefined): Required<Omit<LockOptions, 'signal'>> & {
+  signal?: AbortSignal;
+} {
+  const leaseMs = options?.leaseMs ?? DEFAULT_LEASE_MS;
+  const waitMs = options?.waitMs ?? DEFAULT_WAIT_MS;
+  for (const [name, v] of [
+    ['leaseMs', leaseMs],
+    ['waitMs', waitMs],
+  ] as const) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (name === 'leaseMs' && v === 0)) {
+      throw new TokenkeeperError(
+        'TOKENKEEPER_INVALID_ARGUMENT',
+        `${name} must be a ${name === 'leaseMs' ? 'positive' : 'non-negative'} number of milliseconds, got ${String(v)}.`,
+      );
+    }
+  }
+  return { leaseMs, waitMs, signal: options?.signal };
+}
+
+export function closedError(name: string): TokenkeeperError {
+  return new TokenkeeperError('TOKENKEEPER_STORE_CLOSED', `The store ${name} is closed; create a new one.`);
+}
+
+/** A random token identifying one lease holder (Web Crypto: works in browsers and Node). */
+export function randomToken(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

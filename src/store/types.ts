@@ -1,0 +1,106 @@
+import type { LockHolder } from '../errors.js';
+
+/** A JSON value. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * What a store keeps under a key: a plain JSON object. Stores know nothing of OAuth; the session
+ * layer decides what goes in it.
+ */
+export type StoreRecord = { [key: string]: JsonValue };
+
+/** A record as read back, with its version. */
+export interface StoreEntry {
+  value: StoreRecord;
+  /**
+   * Positive integer, bumped by every successful `set` of the key. Pass it back as
+   * `ifVersion` to write only if nobody else wrote in between.
+   */
+  version: number;
+  /** When the record expires (ms since the epoch), if it was written with a TTL. */
+  expiresAt?: number;
+}
+
+export interface SetOptions {
+  /** Expire the record this many milliseconds from now. Reads after that see nothing. */
+  ttlMs?: number;
+  /**
+   * Compare-and-set: write only if the stored version is this one; `0` means "only if the key
+   * does not exist". A mismatch throws `TOKENKEEPER_VERSION_CONFLICT` and writes nothing.
+   */
+  ifVersion?: number;
+}
+
+export interface DeleteOptions {
+  /** Delete only if the stored version is this one; a mismatch throws `TOKENKEEPER_VERSION_CONFLICT`. */
+  ifVersion?: number;
+}
+
+export interface LockOptions {
+  /**
+   * How long the lease lasts if it is neither released nor extended (default 30 s). A holder
+   * that crashes frees the lock at the latest this long after it took it.
+   */
+  leaseMs?: number;
+  /** How long to wait for a held lock before `TOKENKEEPER_LOCK_TIMEOUT` (default 30 s). */
+  waitMs?: number;
+  /** Give up waiting when this signal aborts. */
+  signal?: AbortSignal;
+}
+
+/** A held lock. Release it in a `finally`. */
+export interface Lease {
+  readonly key: string;
+  /** When the lease ends unless extended, in ms since the epoch. */
+  readonly expiresAt: number;
+  /**
+   * Frees the lock if this lease still holds it; a lease that already ended (and may have been
+   * taken by someone else) is left alone. Never throws for an ended lease.
+   */
+  release(): Promise<void>;
+  /**
+   * Pushes the end of the lease to `leaseMs` from now. Returns false if the lease had already
+   * ended and someone else took the lock: the caller no longer holds it.
+   */
+  extend(leaseMs?: number): Promise<boolean>;
+}
+
+/** What a store can promise, so the session layer and users can tell. */
+export interface StoreCapabilities {
+  /**
+   * True when `lock` excludes other processes (and, for a server store, other machines); false
+   * when it only excludes callers inside this process.
+   */
+  crossProcessLock: boolean;
+}
+
+/**
+ * The contract every store keeps; `tokenkeeper/testing`'s conformance suite is its executable
+ * definition. Keys are validated by every method (`TOKENKEEPER_INVALID_KEY`) and can never
+ * escape the store's namespace, whatever characters they contain.
+ */
+export interface Store {
+  /** A short name for messages, such as `file:/home/me/.config/tokenkeeper`. */
+  readonly name: string;
+  readonly capabilities: StoreCapabilities;
+  /** The record and its version, or `undefined` if there is none (or it expired). */
+  get(key: string): Promise<StoreEntry | undefined>;
+  /** Writes the record atomically and returns its new version. */
+  set(key: string, value: StoreRecord, options?: SetOptions): Promise<number>;
+  /** Removes the record; true if there was one. */
+  delete(key: string, options?: DeleteOptions): Promise<boolean>;
+  /**
+   * The keys that start with `prefix` (all keys when omitted), streamed in constant memory, in
+   * no particular order. Keys written or deleted while listing may or may not appear.
+   */
+  keys(prefix?: string): AsyncIterable<string>;
+  /**
+   * Takes the lock named `key` (a namespace of its own: locking never creates a record), waiting
+   * up to `waitMs`. The lock is a lease: it frees itself after `leaseMs`.
+   */
+  lock(key: string, options?: LockOptions): Promise<Lease>;
+  /** Frees connections and timers. Later calls throw `TOKENKEEPER_STORE_CLOSED`. */
+  close(): Promise<void>;
+}
+
+export type { LockHolder };
