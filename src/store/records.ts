@@ -18,43 +18,60 @@ export function copyRecord(value: unknown, freeze = false): StoreRecord {
       `A store record must be a plain JSON object, got ${describeType(value)}.`,
     );
   }
-  return copyJson(value, freeze, 0, '') as StoreRecord;
+  try {
+    return copyJson(value, freeze, 0) as StoreRecord;
+  } catch (error) {
+    if (!(error instanceof BadValue)) throw error;
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_RECORD',
+      `A store record must hold only JSON values; ${error.path.join('.') || 'the record'} is ${error.what}.`,
+    );
+  }
 }
 
-function copyJson(value: unknown, freeze: boolean, depth: number, path: string): unknown {
+/** Thrown inside the copy; the path is collected while unwinding, so the hot path builds none. */
+class BadValue {
+  readonly path: string[] = [];
+  constructor(readonly what: string) {}
+}
+
+function copyJson(value: unknown, freeze: boolean, depth: number): unknown {
   switch (typeof value) {
     case 'string':
     case 'boolean':
       return value;
     case 'number':
-      if (!Number.isFinite(value)) throw badValue(path, 'a non-finite number');
+      if (!Number.isFinite(value)) throw new BadValue('a non-finite number');
       return value;
     case 'object': {
       if (value === null) return null;
-      if (depth >= MAX_DEPTH) throw badValue(path, `nesting deeper than ${MAX_DEPTH} levels`);
+      if (depth >= MAX_DEPTH) throw new BadValue(`nesting deeper than ${MAX_DEPTH} levels`);
       if (Array.isArray(value)) {
-        const out = value.map((v, i) => copyJson(v, freeze, depth + 1, `${path}[${i}]`));
+        const out = new Array(value.length);
+        for (let i = 0; i < value.length; i++) out[i] = copyChild(value[i], freeze, depth, `[${i}]`);
         return freeze ? Object.freeze(out) : out;
       }
-      if (!isPlainObject(value)) throw badValue(path, `a ${value.constructor?.name ?? 'non-plain'} object`);
+      if (!isPlainObject(value)) throw new BadValue(`a ${value.constructor?.name ?? 'non-plain'} object`);
       const out: Record<string, unknown> = {};
-      for (const k of Object.keys(value)) {
+      for (const k in value) {
         const v = (value as Record<string, unknown>)[k];
-        if (v === undefined) continue; // as JSON.stringify does
-        out[k] = copyJson(v, freeze, depth + 1, path ? `${path}.${k}` : k);
+        if (v !== undefined) out[k] = copyChild(v, freeze, depth, k); // undefined is dropped, as JSON.stringify does
       }
       return freeze ? Object.freeze(out) : out;
     }
     default:
-      throw badValue(path, describeType(value));
+      throw new BadValue(describeType(value));
   }
 }
 
-function badValue(path: string, what: string): TokenkeeperError {
-  return new TokenkeeperError(
-    'TOKENKEEPER_INVALID_RECORD',
-    `A store record must hold only JSON values; ${path || 'the record'} is ${what}.`,
-  );
+function copyChild(value: unknown, freeze: boolean, depth: number, segment: string): unknown {
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return value;
+  try {
+    return copyJson(value, freeze, depth + 1);
+  } catch (error) {
+    if (error instanceof BadValue) error.path.unshift(segment);
+    throw error;
+  }
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -1,0 +1,10 @@
+// `npm run bench`: every figure is a ratio against a baseline measured in the same run.
+import { benchStores } from './stores.js';
+
+const only = process.argv[2];
+const groups: Record<string, () => Promise<void>> = { stores: benchStores };
+
+for (const [name, run] of Object.entries(groups)) {
+  if (only && only !== name) continue;
+  await run();
+}

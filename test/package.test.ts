@@ -1,0 +1,53 @@
+// Runs against the built package (npm test builds first), as a user would import it.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const built = existsSync(join(root, 'dist/index.js'));
+
+describe.skipIf(!built)('the built package', () => {
+  it('keeps node: imports out of the core (browser-safe) entry and its chunks', () => {
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(join(root, 'dist', file), 'utf8');
+      expect(text, file).not.toMatch(/from\s*['"]node:|require\(['"]node:|from\s*['"](fs|os|path|crypto)['"]/);
+      for (const m of text.matchAll(/from\s*['"]\.\/([^'"]+)['"]/g)) visit(m[1] as string);
+    };
+    visit('index.js');
+    expect(seen.size).toBeGreaterThan(0);
+  });
+
+  it('loads every subpath export through ESM import and CommonJS require', () => {
+    for (const [subpath, target] of Object.entries(pkg.exports as Record<string, unknown>)) {
+      if (subpath === './package.json') continue;
+      const name = subpath === '.' ? 'tokenkeeper' : `tokenkeeper/${subpath.slice(2)}`;
+      const t = target as { import: string; require: string; types: string };
+      expect(existsSync(join(root, t.import)), t.import).toBe(true);
+      expect(existsSync(join(root, t.require)), t.require).toBe(true);
+      expect(existsSync(join(root, t.types)), t.types).toBe(true);
+      if (subpath === './testing') continue; // imports vitest, which only loads inside a test run
+      const esm = execFileSync(
+        process.execPath,
+        ['--input-type=module', '-e', `import * as m from '${name}'; console.log(Object.keys(m).sort().join())`],
+        { cwd: root, encoding: 'utf8' },
+      );
+      const cjs = execFileSync(process.execPath, ['-e', `console.log(Object.keys(require('${name}')).sort().join())`], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+      expect(esm.trim().length).toBeGreaterThan(0);
+      expect(cjs.trim()).toBe(esm.trim());
+    }
+  });
+
+  it('ships only dist', () => {
+    expect(pkg.files).toEqual(['dist']);
+    expect(readdirSync(join(root, 'dist')).some((f) => f.endsWith('.d.ts'))).toBe(true);
+  });
+});
