@@ -3,19 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fileStore } from '../src/file.js';
-import { encryptedStore, isTokenkeeperError, memoryStore, type Store, type TokenkeeperError } from '../src/index.js';
+import { encryptedStore, isTokenkeeperError, memoryStore, type Store } from '../src/index.js';
+import { rejection } from './helpers/errors.js';
 
 const k1 = new Uint8Array(32).fill(1);
 const k2 = Buffer.alloc(32, 2).toString('base64');
-
-async function rejection(p: Promise<unknown>): Promise<TokenkeeperError> {
-  const e = await p.then(
-    () => undefined,
-    (err) => err,
-  );
-  if (!isTokenkeeperError(e)) throw new Error(`expected a TokenkeeperError, got ${String(e)}`);
-  return e;
-}
 
 describe('encryptedStore', () => {
   it('stores no plaintext on disk', async () => {

@@ -12,19 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultStorePath, fileStore } from '../src/file.js';
-import { isTokenkeeperError, type TokenkeeperError } from '../src/index.js';
+import { isTokenkeeperError } from '../src/index.js';
 import { startChild } from './helpers/child.js';
+import { rejection } from './helpers/errors.js';
 
 const base = () => mkdtempSync(join(tmpdir(), 'tk-file-'));
-
-async function rejection(p: Promise<unknown>): Promise<TokenkeeperError> {
-  const e = await p.then(
-    () => undefined,
-    (err) => err,
-  );
-  if (!isTokenkeeperError(e)) throw new Error(`expected a TokenkeeperError, got ${String(e)}`);
-  return e;
-}
 
 describe('fileStore on disk', () => {
   it('creates a 0700 directory and 0600 files whatever the umask', async () => {
