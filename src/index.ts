@@ -7,6 +7,13 @@ export type { EncryptionKey, EncryptionOptions } from './codec/encrypted.js';
 export { encryptedStore } from './codec/encrypted.js';
 export type { ErrorCode, LockHolder } from './errors.js';
 export { isTokenkeeperError, LockTimeoutError, TokenkeeperError } from './errors.js';
+export type { SessionEventName, SessionEvents } from './session/events.js';
+export type { LoginGrant, LoginOptions, SessionManagerOptions } from './session/manager.js';
+export { SessionManager } from './session/manager.js';
+export type { ClientAuthMethod, ClientOptions, EndpointOptions, RetryOptions } from './session/oauth.js';
+export { TokenEndpointError } from './session/oauth.js';
+export type { LogoutOptions, LogoutResult } from './session/session.js';
+export { Session } from './session/session.js';
 export { assertValidKey, MAX_KEY_LENGTH } from './store/keys.js';
 export { memoryStore } from './store/memory.js';
 export type {

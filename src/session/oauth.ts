@@ -1,0 +1,395 @@
+import * as oauth from 'oauth4webapi';
+import { TokenkeeperError } from '../errors.js';
+import { sleep } from '../store/records.js';
+import { TokenSet } from '../token/token-set.js';
+
+/** How the client authenticates at the token endpoint (RFC 6749 §2.3). */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+
+export interface ClientOptions {
+  clientId: string;
+  /** Omit for a public client. */
+  clientSecret?: string;
+  /** Default: `client_secret_basic` with a secret, `none` without. */
+  authMethod?: ClientAuthMethod;
+}
+
+export interface RetryOptions {
+  /** Tries in all for one token request (default 3). */
+  attempts?: number;
+  /** First back-off delay; doubles each time, with jitter (default 250 ms). */
+  baseDelayMs?: number;
+  /** Longest back-off delay, `Retry-After` included (default 5 s). */
+  maxDelayMs?: number;
+  /** Time limit of one HTTP request (default 10 s). */
+  timeoutMs?: number;
+}
+
+export interface EndpointOptions {
+  /** The issuer, for discovery (RFC 8414 / OpenID Connect Discovery). */
+  issuer?: string;
+  /** The token endpoint; with it, no discovery happens. */
+  tokenEndpoint?: string;
+  revocationEndpoint?: string;
+  /** Allow `http://` endpoints on hosts other than loopback. Never do this in production. */
+  allowInsecureHttp?: boolean;
+  /** A `fetch` to use instead of the global one (proxies, tracing). */
+  fetch?: typeof fetch;
+}
+
+/** An error from the token or revocation endpoint, with what the server said (never a token). */
+export class TokenEndpointError extends TokenkeeperError {
+  /** The OAuth error code the server returned (`invalid_grant`, `invalid_client`, ...), if any. */
+  readonly oauthError: string | undefined;
+  /** The HTTP status, if a response arrived. */
+  readonly status: number | undefined;
+
+  constructor(
+    code: 'TOKENKEEPER_INVALID_GRANT' | 'TOKENKEEPER_TOKEN_ENDPOINT',
+    message: string,
+    details: { oauthError?: string; status?: number; cause?: unknown },
+  ) {
+    super(code, message, { cause: details.cause });
+    this.name = 'TokenEndpointError';
+    this.oauthError = details.oauthError;
+    this.status = details.status;
+  }
+}
+
+type Grant = { kind: 'refresh_token'; refreshToken: string } | { kind: 'other'; name: string };
+
+const LOOPBACK = /^(localhost|.+\.localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/** Checks an endpoint URL: https, or http on loopback (or anywhere when explicitly allowed). */
+export function checkEndpoint(what: string, value: unknown, allowInsecureHttp: boolean): URL {
+  let url: URL;
+  try {
+    if (typeof value !== 'string') throw new Error('not a string');
+    url = new URL(value);
+  } catch {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      `${what} must be an absolute URL, got ${describe(value)}.`,
+    );
+  }
+  if (url.protocol === 'https:') return url;
+  if (url.protocol === 'http:' && (allowInsecureHttp || LOOPBACK.test(url.hostname))) return url;
+  throw new TokenkeeperError(
+    url.protocol === 'http:' ? 'TOKENKEEPER_INSECURE_ENDPOINT' : 'TOKENKEEPER_INVALID_ARGUMENT',
+    url.protocol === 'http:'
+      ? `${what} ${url.origin} uses plain http, which would send tokens and the client secret in the clear. ` +
+          'Use https; plain http is accepted only on loopback, or with allowInsecureHttp: true.'
+      : `${what} must be an http(s) URL, got ${url.protocol}.`,
+  );
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value.slice(0, 100)) : typeof value;
+}
+
+/**
+ * The OAuth protocol, through oauth4webapi: discovery, the grants, refresh, revocation, with
+ * bounded retries. Refresh-token requests are retried only when the request surely did not
+ * reach the server (connection refused) or the server answered 5xx or 429: retrying a request
+ * that may have been processed would replay a rotated refresh token and revoke the family.
+ */
+export class OAuthClient {
+  readonly #endpoints: EndpointOptions;
+  readonly #client: oauth.Client;
+  readonly #auth: oauth.ClientAuth;
+  readonly #retry: Required<RetryOptions>;
+  #server: Promise<oauth.AuthorizationServer> | undefined;
+
+  constructor(endpoints: EndpointOptions, client: ClientOptions, retry: RetryOptions = {}) {
+    const allow = endpoints.allowInsecureHttp === true;
+    if (endpoints.issuer === undefined && endpoints.tokenEndpoint === undefined) {
+      throw new TokenkeeperError(
+        'TOKENKEEPER_INVALID_ARGUMENT',
+        'Give an issuer (for discovery) or a tokenEndpoint, so tokenkeeper knows where to ask for tokens.',
+      );
+    }
+    if (endpoints.issuer !== undefined) checkEndpoint('issuer', endpoints.issuer, allow);
+    if (endpoints.tokenEndpoint !== undefined) checkEndpoint('tokenEndpoint', endpoints.tokenEndpoint, allow);
+    if (endpoints.revocationEndpoint !== undefined) {
+      checkEndpoint('revocationEndpoint', endpoints.revocationEndpoint, allow);
+    }
+    if (typeof client !== 'object' || client === null || typeof client.clientId !== 'string' || !client.clientId) {
+      throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'client.clientId is required (a non-empty string).');
+    }
+    if (client.clientSecret !== undefined && typeof client.clientSecret !== 'string') {
+      throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'client.clientSecret must be a string when given.');
+    }
+    const method = client.authMethod ?? (client.clientSecret ? 'client_secret_basic' : 'none');
+    if (method !== 'none' && !client.clientSecret) {
+      throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', `client.authMethod ${method} needs a clientSecret.`);
+    }
+    this.#auth =
+      method === 'client_secret_basic'
+        ? oauth.ClientSecretBasic(client.clientSecret as string)
+        : method === 'client_secret_post'
+          ? oauth.ClientSecretPost(client.clientSecret as string)
+          : method === 'none'
+            ? oauth.None()
+            : invalidMethod(method);
+    this.#endpoints = endpoints;
+    this.#client = { client_id: client.clientId };
+    this.#retry = {
+      attempts: positive('retry.attempts', retry.attempts ?? 3),
+      baseDelayMs: positive('retry.baseDelayMs', retry.baseDelayMs ?? 250),
+      maxDelayMs: positive('retry.maxDelayMs', retry.maxDelayMs ?? 5_000),
+      timeoutMs: positive('retry.timeoutMs', retry.timeoutMs ?? 10_000),
+    };
+  }
+
+  /** The authorization server's metadata: discovered once, or built from the endpoints given. */
+  server(): Promise<oauth.AuthorizationServer> {
+    this.#server ??= this.#resolve().catch((error) => {
+      this.#server = undefined; // try discovery again next time
+      throw error;
+    });
+    return this.#server;
+  }
+
+  async canRevoke(): Promise<boolean> {
+    return (await this.server()).revocation_endpoint !== undefined;
+  }
+
+  clientCredentials(scope?: string): Promise<TokenSet> {
+    const params: Record<string, string> = scope ? { scope } : {};
+    return this.#token({ kind: 'other', name: 'client_credentials' }, (as, o) =>
+      oauth.clientCredentialsGrantRequest(as, this.#client, this.#auth, params, o),
+    );
+  }
+
+  password(username: string, password: string, scope?: string): Promise<TokenSet> {
+    const params: Record<string, string> = { username, password };
+    if (scope) params.scope = scope;
+    return this.#token({ kind: 'other', name: 'password' }, (as, o) =>
+      oauth.genericTokenEndpointRequest(as, this.#client, this.#auth, 'password', params, o),
+    );
+  }
+
+  authorizationCode(code: string, redirectUri: string, codeVerifier?: string): Promise<TokenSet> {
+    const params = new URLSearchParams({ code, redirect_uri: redirectUri });
+    if (codeVerifier) params.set('code_verifier', codeVerifier);
+    // The generic request: the app has already validated the callback (state, iss) before it
+    // hands us the code, and ID Token validation is the app's business, not a token keeper's.
+    return this.#token({ kind: 'other', name: 'authorization_code' }, (as, o) =>
+      oauth.genericTokenEndpointRequest(as, this.#client, this.#auth, 'authorization_code', params, o),
+    );
+  }
+
+  refresh(refreshToken: string, scope?: string): Promise<TokenSet> {
+    return this.#token({ kind: 'refresh_token', refreshToken }, (as, o) =>
+      oauth.refreshTokenGrantRequest(
+        as,
+        this.#client,
+        this.#auth,
+        refreshToken,
+        scope ? { ...o, additionalParameters: { scope } } : o,
+      ),
+    );
+  }
+
+  /** Revokes a token (RFC 7009). Returns false when the server has no revocation endpoint. */
+  async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
+    const as = await this.server();
+    if (as.revocation_endpoint === undefined) return false;
+    const response = await this.#send(as, { kind: 'other', name: 'revocation' }, (o) =>
+      oauth.revocationRequest(as, this.#client, this.#auth, token, {
+        ...o,
+        additionalParameters: { token_type_hint: hint },
+      }),
+    );
+    try {
+      await oauth.processRevocationResponse(response);
+    } catch (error) {
+      throw endpointError(error, 'revocation', response.status);
+    }
+    return true;
+  }
+
+  async #token(
+    grant: Grant,
+    request: (as: oauth.AuthorizationServer, o: oauth.TokenEndpointRequestOptions) => Promise<Response>,
+  ): Promise<TokenSet> {
+    const as = await this.server();
+    const sentAt = Date.now(); // expiry counts from when we asked: never later than the server's clock
+    const response = await this.#send(as, grant, (o) => request(as, o));
+    let body: oauth.TokenEndpointResponse;
+    try {
+      body = await (grant.kind === 'refresh_token'
+        ? oauth.processRefreshTokenResponse(as, this.#client, response)
+        : oauth.processGenericTokenEndpointResponse(as, this.#client, response));
+    } catch (error) {
+      throw endpointError(error, grant.kind === 'refresh_token' ? 'refresh_token' : grant.name, response.status);
+    }
+    return TokenSet.fromResponse(body, sentAt);
+  }
+
+  /** Sends with a timeout and bounded retries; returns the first response that is not 5xx/429. */
+  async #send(
+    as: oauth.AuthorizationServer,
+    grant: Grant,
+    send: (o: oauth.TokenEndpointRequestOptions) => Promise<Response>,
+  ): Promise<Response> {
+    const { attempts, baseDelayMs, maxDelayMs, timeoutMs } = this.#retry;
+    const what = grant.kind === 'refresh_token' ? 'refresh_token' : grant.name;
+    for (let attempt = 1; ; attempt++) {
+      let response: Response | undefined;
+      let failure: unknown;
+      try {
+        response = await send(this.#requestOptions(timeoutMs));
+      } catch (error) {
+        failure = error;
+      }
+      if (response !== undefined && response.status < 500 && response.status !== 429) return response;
+      const retryable = response !== undefined || grant.kind !== 'refresh_token' || surelyNotSent(failure);
+      if (!retryable || attempt >= attempts) {
+        if (response !== undefined) {
+          throw new TokenEndpointError(
+            'TOKENKEEPER_TOKEN_ENDPOINT',
+            `The ${what} request to ${endpointOf(as, what)} failed with HTTP ${response.status} after ${attempt} ${
+              attempt === 1 ? 'try' : 'tries'
+            }. The stored session is unchanged; try again later.`,
+            { status: response.status },
+          );
+        }
+        throw new TokenEndpointError(
+          'TOKENKEEPER_TOKEN_ENDPOINT',
+          `The ${what} request to ${endpointOf(as, what)} failed (${networkReason(failure)}) after ${attempt} ${
+            attempt === 1 ? 'try' : 'tries'
+          }${retryable ? '' : '; not retried, since the server may have processed it'}. The stored session is unchanged.`,
+          { cause: safeCause(failure) },
+        );
+      }
+      const retryAfter = Number(response?.headers.get('retry-after'));
+      const backoff = Math.random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+      await response?.body?.cancel().catch(() => {});
+      await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, maxDelayMs) : backoff);
+    }
+  }
+
+  #requestOptions(timeoutMs: number): oauth.TokenEndpointRequestOptions {
+    const o: oauth.TokenEndpointRequestOptions = { signal: AbortSignal.timeout(timeoutMs) };
+    if (this.#insecureAllowed()) o[oauth.allowInsecureRequests] = true;
+    if (this.#endpoints.fetch) o[oauth.customFetch] = this.#endpoints.fetch;
+    return o;
+  }
+
+  #insecureAllowed(): boolean {
+    const e = this.#endpoints;
+    return (
+      e.allowInsecureHttp === true ||
+      [e.issuer, e.tokenEndpoint, e.revocationEndpoint].some((u) => u?.startsWith('http:'))
+    );
+  }
+
+  async #resolve(): Promise<oauth.AuthorizationServer> {
+    const e = this.#endpoints;
+    const allow = e.allowInsecureHttp === true;
+    if (e.tokenEndpoint !== undefined) {
+      return {
+        issuer: e.issuer ?? new URL(e.tokenEndpoint).origin,
+        token_endpoint: e.tokenEndpoint,
+        ...(e.revocationEndpoint === undefined ? {} : { revocation_endpoint: e.revocationEndpoint }),
+      };
+    }
+    const issuer = new URL(e.issuer as string);
+    let lastError: unknown;
+    for (const algorithm of ['oidc', 'oauth2'] as const) {
+      try {
+        const o: oauth.DiscoveryRequestOptions = { algorithm, signal: AbortSignal.timeout(this.#retry.timeoutMs) };
+        if (this.#insecureAllowed()) o[oauth.allowInsecureRequests] = true;
+        if (e.fetch) o[oauth.customFetch] = e.fetch;
+        const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, o));
+        if (as.token_endpoint === undefined) throw new Error('the metadata has no token_endpoint');
+        checkEndpoint('the discovered token_endpoint', as.token_endpoint, allow);
+        if (e.revocationEndpoint !== undefined) return { ...as, revocation_endpoint: e.revocationEndpoint };
+        if (as.revocation_endpoint !== undefined) {
+          checkEndpoint('the discovered revocation_endpoint', as.revocation_endpoint, allow);
+        }
+        return as;
+      } catch (error) {
+        if (error instanceof TokenkeeperError) throw error;
+        lastError = error;
+      }
+    }
+    throw new TokenkeeperError(
+      'TOKENKEEPER_DISCOVERY_FAILED',
+      `Discovery of ${issuer.href} failed (${networkReason(lastError)}). Check the issuer URL, or give tokenEndpoint to skip discovery.`,
+      { cause: safeCause(lastError) },
+    );
+  }
+}
+
+function endpointOf(as: oauth.AuthorizationServer, what: string): string {
+  const url = what === 'revocation' ? as.revocation_endpoint : as.token_endpoint;
+  try {
+    const u = new URL(url as string);
+    return `${u.origin}${u.pathname}`; // never the query string
+  } catch {
+    return 'the endpoint';
+  }
+}
+
+/** Connection refused or host unknown: the request never reached a server. */
+function surelyNotSent(error: unknown): boolean {
+  const code = (error as { cause?: { code?: string } })?.cause?.code;
+  return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
+}
+
+function networkReason(error: unknown): string {
+  const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e?.name === 'TimeoutError') return 'timed out';
+  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(error);
+}
+
+/** A copy of an error without what might hold a token (responses, request bodies). */
+function safeCause(error: unknown): Error | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const copy = new Error(networkReason(error));
+  copy.name = error.name;
+  return copy;
+}
+
+function endpointError(error: unknown, what: string, status: number): TokenkeeperError {
+  if (error instanceof TokenkeeperError) return error;
+  if (error instanceof oauth.ResponseBodyError) {
+    // error_description is the server's prose; keep it short and free of anything token-like.
+    const description = error.error_description ? `: ${error.error_description.slice(0, 200)}` : '';
+    const invalidGrant = error.error === 'invalid_grant';
+    return new TokenEndpointError(
+      invalidGrant ? 'TOKENKEEPER_INVALID_GRANT' : 'TOKENKEEPER_TOKEN_ENDPOINT',
+      `The server refused the ${what} request with ${error.error} (HTTP ${status})${description}.${
+        invalidGrant ? ' The grant is no longer valid: log in again.' : ''
+      }`,
+      { oauthError: error.error, status },
+    );
+  }
+  const e = error as { code?: string; message?: string };
+  return new TokenEndpointError(
+    'TOKENKEEPER_TOKEN_ENDPOINT',
+    `The ${what} response (HTTP ${status}) is not one tokenkeeper can use (${e.code ?? 'error'}: ${String(
+      e.message ?? error,
+    ).slice(0, 200)}).`,
+    { status },
+  );
+}
+
+function positive(name: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      `${name} must be a positive number, got ${String(value)}.`,
+    );
+  }
+  return value;
+}
+
+function invalidMethod(method: unknown): never {
+  throw new TokenkeeperError(
+    'TOKENKEEPER_INVALID_ARGUMENT',
+    `client.authMethod must be client_secret_basic, client_secret_post or none, got ${String(method)}.`,
+  );
+}

@@ -1,0 +1,131 @@
+import { TokenkeeperError } from '../errors.js';
+import type { TokenSet } from '../token/token-set.js';
+import type { SessionRecord } from './record.js';
+
+/** What a Session needs from its manager. */
+export interface SessionHost {
+  readonly refreshSkewMs: number;
+  readonly fetch: typeof fetch;
+  renew(session: Session, stale: TokenSet | undefined, force: boolean): Promise<TokenSet>;
+  logout(session: Session, options: LogoutOptions): Promise<LogoutResult>;
+}
+
+export interface LogoutOptions {
+  /** Revoke the tokens at the server first (RFC 7009), when it has a revocation endpoint. Default true. */
+  revoke?: boolean;
+}
+
+export interface LogoutResult {
+  /** True if the server confirmed the revocation. */
+  revoked: boolean;
+}
+
+const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
+
+/**
+ * One stored session: hands out a valid access token, refreshing it when needed. Get one from
+ * {@link SessionManager.login}, {@link SessionManager.adopt} or {@link SessionManager.get}; a
+ * manager hands out one Session object per id.
+ */
+export class Session {
+  readonly id: string;
+  readonly #host: SessionHost;
+  #record: SessionRecord;
+
+  /** @internal */
+  constructor(host: SessionHost, id: string, record: SessionRecord) {
+    this.#host = host;
+    this.id = id;
+    this.#record = record;
+  }
+
+  /** The current tokens (redacted when logged). May be stale: prefer {@link getAccessToken}. */
+  get tokens(): TokenSet {
+    return this.#record.tokens;
+  }
+
+  /** `active`, or `reauth-required` once the server refused to renew the session. */
+  get status(): SessionRecord['status'] {
+    return this.#record.status;
+  }
+
+  /** The grant the session was created with. */
+  get grant(): string {
+    return this.#record.grant;
+  }
+
+  /**
+   * A valid access token: from memory while fresh (no store round trip), otherwise renewed:
+   * once per process at a time, under the store's lock, adopting a token another process
+   * already stored instead of asking the server again.
+   *
+   * @param options.forceRefresh renew even though the token looks fresh (say, after a 401)
+   * @throws TokenkeeperError `TOKENKEEPER_REAUTH_REQUIRED` when the session needs a new login,
+   *   `TOKENKEEPER_NO_SESSION` when it was logged out, `TOKENKEEPER_TOKEN_ENDPOINT` when the
+   *   server could not be reached (the stored session is unchanged), `TOKENKEEPER_LOCK_TIMEOUT`.
+   */
+  async getAccessToken(options: { forceRefresh?: boolean } = {}): Promise<string> {
+    const tokens = this.#record.tokens;
+    if (!options.forceRefresh && this.#record.status === 'active' && !tokens.isExpired(this.#host.refreshSkewMs)) {
+      return tokens.accessToken;
+    }
+    return (await this.#host.renew(this, tokens, options.forceRefresh === true)).accessToken;
+  }
+
+  /**
+   * `fetch` with the `Authorization` header set. On a 401 it renews the token once and
+   * retries once. Bodies are replayed from a clone: a stream body needs `duplex: 'half'`.
+   */
+  async fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    await this.getAccessToken();
+    const used = this.#record.tokens;
+    const request = new Request(input, init);
+    const first = await this.#host.fetch(authorized(request.clone(), used));
+    if (first.status !== 401) return first;
+    await first.body?.cancel().catch(() => {});
+    const fresh = await this.#host.renew(this, used, true);
+    return this.#host.fetch(authorized(request, fresh));
+  }
+
+  /** Revokes the tokens (when the server supports it and `revoke` is not false), then deletes the session. */
+  logout(options: LogoutOptions = {}): Promise<LogoutResult> {
+    return this.#host.logout(this, options);
+  }
+
+  /** @internal the manager updates the session after reading or writing its record */
+  _apply(record: SessionRecord): void {
+    this.#record = record;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id,
+      status: this.#record.status,
+      grant: this.#record.grant,
+      tokens: this.#record.tokens.toJSON(),
+    };
+  }
+
+  toString(): string {
+    return `Session(${JSON.stringify(this.id)}, ${this.#record.status})`;
+  }
+
+  [inspectSymbol](): string {
+    return `Session ${JSON.stringify(this.toJSON())}`;
+  }
+}
+
+function authorized(request: Request, tokens: TokenSet): Request {
+  const headers = new Headers(request.headers);
+  headers.set('authorization', tokens.authorizationHeader());
+  return new Request(request, { headers });
+}
+
+export function reauthRequired(sessionId: string, reason: string | undefined, cause?: unknown): TokenkeeperError {
+  return new TokenkeeperError(
+    'TOKENKEEPER_REAUTH_REQUIRED',
+    `The session ${JSON.stringify(sessionId)} needs a new login${reason ? ` (the server said ${reason})` : ''}. ` +
+      'Its stored record is kept for diagnosis until you log in again or log it out.',
+    { cause, key: sessionId },
+  );
+}

@@ -1,0 +1,274 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A strict OAuth 2 authorization server on 127.0.0.1 for tests: every refresh rotates the
+ * refresh token, and presenting a used refresh token revokes its whole family (RFC 9700
+ * §4.14.2), as real servers do. Counts every request; latency and 5xx answers on cue.
+ */
+export interface FakeAuthServer {
+  readonly issuer: string;
+  readonly tokenEndpoint: string;
+  readonly revocationEndpoint: string;
+  /** A protected resource: 200 with a valid access token, 401 otherwise. */
+  readonly apiUrl: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly counts: Counts;
+  /** Delay before answering the token endpoint. */
+  latencyMs: number;
+  /** Lifetime of issued access tokens, in seconds. */
+  accessTokenTtl: number;
+  /** Answer the next `n` token requests with `status` (default 503). */
+  failNext(n: number, status?: number): void;
+  /** A token response for a new refresh-token family, as if a user had logged in. */
+  issue(options?: { expiresIn?: number }): TokenResponseBody;
+  /** Whether an access token is currently accepted. */
+  isActive(accessToken: string): boolean;
+  resetCounts(): void;
+  close(): Promise<void>;
+}
+
+export interface TokenResponseBody {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  refresh_token?: string;
+  scope?: string;
+}
+
+interface Counts {
+  refresh: number;
+  clientCredentials: number;
+  password: number;
+  authorizationCode: number;
+  invalidGrant: number;
+  reuseDetected: number;
+  revocations: number;
+  api: number;
+  failed: number;
+}
+
+const zero = (): Counts => ({
+  refresh: 0,
+  clientCredentials: 0,
+  password: 0,
+  authorizationCode: 0,
+  invalidGrant: 0,
+  reuseDetected: 0,
+  revocations: 0,
+  api: 0,
+  failed: 0,
+});
+
+export async function startFakeAuthServer(): Promise<FakeAuthServer> {
+  const clientId = 'test-client';
+  const clientSecret = 's3cret-client';
+  const families = new Map<string, { revoked: boolean }>();
+  const refreshTokens = new Map<string, { family: string; used: boolean }>();
+  const accessTokens = new Map<string, { family: string | undefined; expiresAt: number; revoked: boolean }>();
+  let failures: { left: number; status: number } = { left: 0, status: 503 };
+
+  const token = (prefix: string) => `${prefix}-${randomBytes(12).toString('base64url')}`;
+
+  const issueAccess = (family: string | undefined, ttl: number) => {
+    const at = token('at');
+    accessTokens.set(at, { family, expiresAt: Date.now() + ttl * 1000, revoked: false });
+    return at;
+  };
+
+  const issueFamilyTokens = (family: string, ttl: number, scope?: string): TokenResponseBody => {
+    const rt = token('rt');
+    refreshTokens.set(rt, { family, used: false });
+    const body: TokenResponseBody = {
+      access_token: issueAccess(family, ttl),
+      token_type: 'Bearer',
+      expires_in: ttl,
+      refresh_token: rt,
+    };
+    if (scope) body.scope = scope;
+    return body;
+  };
+
+  const newFamily = () => {
+    const id = token('fam');
+    families.set(id, { revoked: false });
+    return id;
+  };
+
+  const revokeFamily = (family: string) => {
+    const f = families.get(family);
+    if (f) f.revoked = true;
+    for (const a of accessTokens.values()) if (a.family === family) a.revoked = true;
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error) => {
+      res.writeHead(500).end(String(error));
+    });
+  });
+
+  const fake: FakeAuthServer = {
+    issuer: '',
+    tokenEndpoint: '',
+    revocationEndpoint: '',
+    apiUrl: '',
+    clientId,
+    clientSecret,
+    counts: zero(),
+    latencyMs: 0,
+    accessTokenTtl: 3600,
+    failNext(n, status = 503) {
+      failures = { left: n, status };
+    },
+    issue(options = {}) {
+      return issueFamilyTokens(newFamily(), options.expiresIn ?? fake.accessTokenTtl);
+    },
+    isActive(at) {
+      const a = accessTokens.get(at);
+      return a !== undefined && !a.revoked && a.expiresAt > Date.now();
+    },
+    resetCounts() {
+      Object.assign(fake.counts, zero());
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? '/', fake.issuer);
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method === 'GET' && url.pathname.startsWith('/.well-known/')) {
+      return json(200, {
+        issuer: fake.issuer,
+        token_endpoint: fake.tokenEndpoint,
+        revocation_endpoint: fake.revocationEndpoint,
+      });
+    }
+    if (url.pathname === '/api') {
+      fake.counts.api++;
+      const auth = req.headers.authorization ?? '';
+      const at = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+      if (!fake.isActive(at))
+        return json(401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer error="invalid_token"' });
+      return json(200, { ok: true, method: req.method, body: await readBody(req) });
+    }
+    if (req.method !== 'POST') return json(404, { error: 'not_found' });
+    const body = new URLSearchParams(await readBody(req));
+    if (!authenticated(req, body)) return json(401, { error: 'invalid_client' });
+
+    if (url.pathname === '/revoke') {
+      fake.counts.revocations++;
+      const t = body.get('token') ?? '';
+      const rt = refreshTokens.get(t);
+      if (rt) revokeFamily(rt.family);
+      const at = accessTokens.get(t);
+      if (at) at.revoked = true;
+      res.writeHead(200).end();
+      return;
+    }
+    if (url.pathname !== '/token') return json(404, { error: 'not_found' });
+    if (fake.latencyMs > 0) await new Promise((r) => setTimeout(r, fake.latencyMs));
+    if (failures.left > 0) {
+      failures.left--;
+      fake.counts.failed++;
+      return json(failures.status, { error: 'temporarily_unavailable' });
+    }
+    const invalidGrant = (why: string) => {
+      fake.counts.invalidGrant++;
+      return json(400, { error: 'invalid_grant', error_description: why });
+    };
+    switch (body.get('grant_type')) {
+      case 'refresh_token': {
+        fake.counts.refresh++;
+        const rt = refreshTokens.get(body.get('refresh_token') ?? '');
+        if (!rt) return invalidGrant('unknown refresh token');
+        if (families.get(rt.family)?.revoked) return invalidGrant('grant revoked');
+        if (rt.used) {
+          fake.counts.reuseDetected++;
+          revokeFamily(rt.family);
+          return invalidGrant('refresh token reused; the grant is revoked');
+        }
+        rt.used = true;
+        return json(200, issueFamilyTokens(rt.family, fake.accessTokenTtl));
+      }
+      case 'client_credentials': {
+        fake.counts.clientCredentials++;
+        const out: TokenResponseBody = {
+          access_token: issueAccess(undefined, fake.accessTokenTtl),
+          token_type: 'Bearer',
+          expires_in: fake.accessTokenTtl,
+        };
+        const scope = body.get('scope');
+        if (scope) out.scope = scope;
+        return json(200, out);
+      }
+      case 'password': {
+        fake.counts.password++;
+        if (body.get('username') !== 'alice' || body.get('password') !== 'wonderland') {
+          return invalidGrant('bad credentials');
+        }
+        return json(200, issueFamilyTokens(newFamily(), fake.accessTokenTtl, body.get('scope') ?? undefined));
+      }
+      case 'authorization_code': {
+        fake.counts.authorizationCode++;
+        if (body.get('code') !== 'good-code' || body.get('redirect_uri') !== 'http://127.0.0.1/callback') {
+          return invalidGrant('bad code');
+        }
+        return json(200, { ...issueFamilyTokens(newFamily(), fake.accessTokenTtl), ref: { type: 'user', id: 7 } });
+      }
+      default:
+        return json(400, { error: 'unsupported_grant_type' });
+    }
+  }
+
+  function authenticated(req: IncomingMessage, body: URLSearchParams): boolean {
+    const auth = req.headers.authorization;
+    if (auth?.startsWith('Basic ')) {
+      const [id, secret] = Buffer.from(auth.slice(6), 'base64').toString().split(':').map(decodeURIComponent);
+      return id === clientId && secret === clientSecret;
+    }
+    if (body.has('client_secret'))
+      return body.get('client_id') === clientId && body.get('client_secret') === clientSecret;
+    return body.get('client_id') === 'public-client';
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const base = `http://127.0.0.1:${port}`;
+  Object.assign(fake, {
+    issuer: base,
+    tokenEndpoint: `${base}/token`,
+    revocationEndpoint: `${base}/revoke`,
+    apiUrl: `${base}/api`,
+  });
+  return fake;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => {
+      data += d;
+    });
+    req.on('end', () => resolve(data));
+    req.on('error', reject);
+  });
+}
+
+/** A loopback port nobody listens on (bound, then released). */
+export async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
