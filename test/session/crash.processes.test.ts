@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStore } from '../../src/file.js';
 import { SessionManager } from '../../src/index.js';
-import { rejection } from '../helpers/errors.js';
 import { startChild } from '../helpers/child.js';
+import { rejection } from '../helpers/errors.js';
 import { type FakeAuthServer, startFakeAuthServer } from '../helpers/fake-as.js';
 
 let as: FakeAuthServer;
@@ -13,6 +13,15 @@ beforeAll(async () => {
   as = await startFakeAuthServer();
 });
 afterAll(() => as.close());
+
+// The lock the dying process holds frees after a second.
+const workerConfig = (dir: string) =>
+  JSON.stringify({
+    dir,
+    tokenEndpoint: as.tokenEndpoint,
+    client: { clientId: as.clientId, clientSecret: as.clientSecret },
+    leaseMs: 1000,
+  });
 
 async function setup() {
   const dir = join(mkdtempSync(join(tmpdir(), 'tk-crash-')), 'store');
@@ -31,7 +40,7 @@ async function setup() {
 describe('a process killed in the middle of a refresh', () => {
   it('after the write: the session is usable afterwards, with the new tokens', async () => {
     const { dir, manager, old } = await setup();
-    const r = await startChild('session-worker.ts', ['crash', dir, as.tokenEndpoint, 'u', 'after-write']).done;
+    const r = await startChild('session-worker.ts', ['crash', workerConfig(dir), 'u', 'after-write']).done;
     expect(r.signal).toBe('SIGKILL');
     expect(as.counts.refresh).toBe(1);
     const session = await manager.get('u');
@@ -43,7 +52,7 @@ describe('a process killed in the middle of a refresh', () => {
 
   it('before the write: at worst reauth-required, with the old record intact and the store readable', async () => {
     const { dir, manager, old } = await setup();
-    const r = await startChild('session-worker.ts', ['crash', dir, as.tokenEndpoint, 'u', 'before-write']).done;
+    const r = await startChild('session-worker.ts', ['crash', workerConfig(dir), 'u', 'before-write']).done;
     expect(r.signal).toBe('SIGKILL');
     expect(as.counts.refresh).toBe(1);
     const session = await manager.get('u');

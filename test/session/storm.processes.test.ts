@@ -27,7 +27,16 @@ describe('refresh storm across real processes', () => {
     as.latencyMs = 100; // a slow server widens the window in which the processes race
 
     const children = Array.from({ length: 8 }, () =>
-      startChild('session-worker.ts', ['storm', dir, as.tokenEndpoint, 'shared', '200']),
+      startChild('session-worker.ts', [
+        'storm',
+        JSON.stringify({
+          dir,
+          tokenEndpoint: as.tokenEndpoint,
+          client: { clientId: as.clientId, clientSecret: as.clientSecret },
+        }),
+        'shared',
+        '200',
+      ]),
     );
     await Promise.all(children.map((c) => waitForOutput(c.child, 'ready')));
     writeFileSync(`${dir}.go`, '');
