@@ -70,6 +70,7 @@ export async function startRealAuthServer(): Promise<RealAuthServer> {
       grant.addOIDCScope('openid offline_access');
       const grantId = await grant.save();
       const client = await provider.Client.find(clientId);
+      if (!client) throw new Error(`oidc-provider lost client ${clientId}`);
       const rt = new provider.RefreshToken({
         accountId,
         client,
