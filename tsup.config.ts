@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     file: 'src/file.ts',
     testing: 'src/testing.ts',
+    redis: 'src/redis.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -46,6 +46,18 @@ describe.skipIf(!built)('the built package', () => {
     }
   });
 
+  it('has a lock file that npm ci accepts on a machine whose registry lacks other platforms', () => {
+    // scripts/complete-lockfile.mjs adds these; a later `npm install` must not drop them.
+    const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
+    const missing: string[] = [];
+    for (const pkg of Object.values(lock.packages) as { optionalDependencies?: Record<string, string> }[]) {
+      for (const [name, spec] of Object.entries(pkg.optionalDependencies ?? {})) {
+        if (/^\d+\.\d+\.\d+/.test(spec) && !lock.packages[`node_modules/${name}`]) missing.push(name);
+      }
+    }
+    expect(missing, 'run node scripts/complete-lockfile.mjs').toEqual([]);
+  });
+
   it('ships only dist', () => {
     expect(pkg.files).toEqual(['dist']);
     expect(readdirSync(join(root, 'dist')).some((f) => f.endsWith('.d.ts'))).toBe(true);

@@ -1,0 +1,296 @@
+import { hostname } from 'node:os';
+import { Redis, type RedisOptions } from 'ioredis';
+import { TokenkeeperError } from '../../errors.js';
+import { assertValidKey, assertValidPrefix } from '../keys.js';
+import { pollLock } from '../poll-lock.js';
+import {
+  checkDeleteOptions,
+  checkSetOptions,
+  closedError,
+  copyRecord,
+  isPlainObject,
+  lockOptions,
+  randomToken,
+  versionConflict,
+} from '../records.js';
+import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
+
+/** The ioredis client or cluster a store uses: anything with these commands. */
+type RedisLike = Pick<Redis, 'get' | 'set' | 'eval' | 'scan' | 'quit' | 'status'> & {
+  nodes?: (role?: 'master') => RedisLike[];
+  options?: { host?: string; port?: number };
+};
+
+export type RedisStoreOptions = (
+  | {
+      /** Your ioredis client (or Cluster). The store never closes it. */
+      client: Redis | RedisLike;
+      url?: never;
+    }
+  | {
+      /** A `redis://` URL: the store makes (and on close, quits) its own client. */
+      url: string;
+      client?: never;
+      /** Extra ioredis options for the store's own client. */
+      redis?: RedisOptions;
+    }
+) & {
+  /** Prefix of every Redis key (default `tokenkeeper:`), so apps and test runs never meet. */
+  prefix?: string;
+};
+
+// SET the record, bumping its version; refuses when `ifVersion` is given and differs. A value
+// that is not ours (or of another Redis type: GET fails) is reported, never overwritten.
+const SET_SCRIPT = `
+local cur = redis.call('GET', KEYS[1])
+local ver = 0
+if cur then
+  local v = string.match(cur, '^{"v":(%d+),')
+  if not v then return {-2, 0} end
+  ver = tonumber(v)
+end
+if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= ver then return {-1, ver} end
+local nv = ver + 1
+local payload = '{"v":' .. nv .. ',' .. ARGV[2]
+if ARGV[3] ~= '' then redis.call('SET', KEYS[1], payload, 'PX', ARGV[3]) else redis.call('SET', KEYS[1], payload) end
+return {nv, 0}`;
+
+const DELETE_SCRIPT = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  if ARGV[1] ~= '' and ARGV[1] ~= '0' then return {-1, 0} end
+  return {0, 0}
+end
+local v = string.match(cur, '^{"v":(%d+),')
+local ver = tonumber(v or '0')
+if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= ver then return {-1, ver} end
+redis.call('DEL', KEYS[1])
+return {1, ver}`;
+
+const RELEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+const EXTEND_SCRIPT = `
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not cur then
+  if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+end
+return 0`;
+
+/** How long an operation waits for the store's own client to (re)connect before failing. */
+const READY_WAIT_MS = 2_000;
+
+/** Escapes Redis glob characters, so a key is matched literally by SCAN MATCH. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\^]/g, (c) => `\\${c}`);
+}
+
+/**
+ * A store in Redis, on ioredis. One Redis string per record (`SET ... PX` for TTL), writes and
+ * compare-and-set in one Lua script, listing by `SCAN` with the key escaped so `*`, `?` and
+ * `[` in it never widen a match, and a lease lock (`SET NX PX` with a random token; release and
+ * extend only by the holder, by script). A record and its lock share a hash tag (`{key}`), so
+ * on Redis Cluster both live on one slot.
+ *
+ * @example
+ * import { redisStore } from 'tokenkeeper/redis';
+ * const store = redisStore({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
+ */
+export function redisStore(options: RedisStoreOptions): Store {
+  if (typeof options !== 'object' || options === null || (options.client === undefined && options.url === undefined)) {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'redisStore() needs { client } or { url }.');
+  }
+  const prefix = options.prefix ?? 'tokenkeeper:';
+  if (typeof prefix !== 'string') {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'redisStore({ prefix }) must be a string.');
+  }
+  let client: RedisLike;
+  const owned = options.client === undefined;
+  if (owned) {
+    if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
+      throw new TokenkeeperError(
+        'TOKENKEEPER_INVALID_ARGUMENT',
+        'redisStore({ url }) must be a redis:// or rediss:// URL.',
+      );
+    }
+    // Fail fast while Redis is down instead of queueing forever; ioredis keeps reconnecting in
+    // the background, so the same store works again when Redis is back.
+    client = new Redis(options.url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2_000,
+      commandTimeout: 5_000,
+      retryStrategy: (times) => Math.min(times * 100, 2_000),
+      lazyConnect: false,
+      ...('redis' in options ? options.redis : {}),
+    }) as unknown as RedisLike;
+    (client as unknown as Redis).on('error', () => {}); // surfaced per command instead
+  } else {
+    client = options.client as RedisLike;
+  }
+  const where = (() => {
+    if (owned) return (options.url as string).replace(/\/\/[^@/]*@/, '//');
+    const o = (client as { options?: { host?: string; port?: number } }).options;
+    return o?.host ? `redis://${o.host}:${o.port ?? 6379}` : 'redis';
+  })();
+  const name = `redis:${where}/${prefix}`;
+  const recordKey = (key: string) => `${prefix}{${key}}:r`;
+  const lockKey = (key: string) => `${prefix}{${key}}:l`;
+  let closed = false;
+
+  // The store's own client has no offline queue: wait (bounded) for it to connect, so a
+  // store used right after creation, or during a reconnect, does not fail needlessly.
+  const ready = (): Promise<void> | undefined => {
+    if (!owned || client.status === 'ready') return undefined;
+    const redis = client as unknown as Redis;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        redis.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, READY_WAIT_MS);
+      redis.on('ready', done);
+    });
+  };
+
+  const run = async <T>(key: string | undefined, op: () => Promise<T>): Promise<T> => {
+    if (closed) throw closedError(name);
+    try {
+      await ready();
+      return await op();
+    } catch (error) {
+      throw redisError(error, where, key);
+    }
+  };
+
+  const decode = (key: string, raw: string): StoreEntry => {
+    try {
+      const parsed = JSON.parse(raw) as { v: number; e: number | null; d: unknown };
+      if (Number.isSafeInteger(parsed.v) && parsed.v > 0 && isPlainObject(parsed.d)) {
+        return parsed.e === null || parsed.e === undefined
+          ? { value: parsed.d as StoreRecord, version: parsed.v }
+          : { value: parsed.d as StoreRecord, version: parsed.v, expiresAt: parsed.e };
+      }
+    } catch {}
+    throw corrupt(key, where, 'is not a tokenkeeper record (written by another program, or edited by hand)');
+  };
+
+  return {
+    name,
+    capabilities: { crossProcessLock: true },
+
+    async get(key: string): Promise<StoreEntry | undefined> {
+      assertValidKey(key);
+      const raw = await run(key, () => client.get(recordKey(key)));
+      return raw === null ? undefined : decode(key, raw);
+    },
+
+    async set(key: string, value: StoreRecord, setOptions?: SetOptions): Promise<number> {
+      assertValidKey(key);
+      const expiresAt = checkSetOptions(setOptions, Date.now());
+      const body = `"e":${expiresAt ?? 'null'},"d":${JSON.stringify(copyRecord(value))}}`;
+      const ttl = setOptions?.ttlMs === undefined ? '' : String(Math.ceil(setOptions.ttlMs));
+      const [version, current] = (await run(key, () =>
+        client.eval(SET_SCRIPT, 1, recordKey(key), setOptions?.ifVersion ?? '', body, ttl),
+      )) as [number, number];
+      if (version === -2) throw corrupt(key, where, 'holds a value tokenkeeper did not write; delete it first');
+      if (version === -1) throw versionConflict(key, setOptions?.ifVersion as number, current);
+      return version;
+    },
+
+    async delete(key: string, deleteOptions?: DeleteOptions): Promise<boolean> {
+      assertValidKey(key);
+      checkDeleteOptions(deleteOptions);
+      const [result, current] = (await run(key, () =>
+        client.eval(DELETE_SCRIPT, 1, recordKey(key), deleteOptions?.ifVersion ?? ''),
+      )) as [number, number];
+      if (result === -1) throw versionConflict(key, deleteOptions?.ifVersion as number, current);
+      return result === 1;
+    },
+
+    async *keys(keyPrefix = ''): AsyncIterable<string> {
+      assertValidPrefix(keyPrefix);
+      if (closed) throw closedError(name);
+      const match = `${escapeGlob(`${prefix}{${keyPrefix}`)}*${escapeGlob('}:r')}`;
+      const start = prefix.length + 1;
+      const nodes = typeof client.nodes === 'function' ? client.nodes('master') : [client];
+      for (const node of nodes) {
+        let cursor = '0';
+        do {
+          const [next, batch] = await run(undefined, () => node.scan(cursor, 'MATCH', match, 'COUNT', 500));
+          cursor = next;
+          for (const k of batch) yield k.slice(start, -3);
+        } while (cursor !== '0');
+      }
+    },
+
+    async lock(key: string, lockOpts?: LockOptions): Promise<Lease> {
+      assertValidKey(key);
+      lockOptions(lockOpts);
+      const rk = lockKey(key);
+      const value = JSON.stringify({ t: randomToken(), pid: process.pid, host: hostname() });
+      let expiresAt = 0;
+      await pollLock(
+        key,
+        lockOpts,
+        async (leaseMs) => {
+          const ok = await run(key, () => client.set(rk, value, 'PX', leaseMs, 'NX'));
+          if (ok !== 'OK') return undefined;
+          expiresAt = Date.now() + leaseMs;
+          return true;
+        },
+        async () => {
+          const held = await client.get(rk);
+          if (!held) return undefined;
+          const h = JSON.parse(held) as { pid?: number; host?: string };
+          return { pid: h.pid, host: h.host };
+        },
+      );
+      return {
+        key,
+        get expiresAt() {
+          return expiresAt;
+        },
+        async release() {
+          await run(key, () => client.eval(RELEASE_SCRIPT, 1, rk, value));
+        },
+        async extend(ms?: number) {
+          const { leaseMs } = lockOptions({ leaseMs: ms ?? Math.max(1, expiresAt - Date.now()) });
+          const ok = (await run(key, () => client.eval(EXTEND_SCRIPT, 1, rk, value, leaseMs))) === 1;
+          if (ok) expiresAt = Date.now() + leaseMs;
+          return ok;
+        },
+      };
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      if (owned) await client.quit().catch(() => {});
+    },
+  };
+}
+
+function corrupt(key: string, where: string, what: string): TokenkeeperError {
+  return new TokenkeeperError(
+    'TOKENKEEPER_CORRUPT_RECORD',
+    `The Redis value for key ${JSON.stringify(key.slice(0, 80))} at ${where} ${what}. Other keys are unaffected; delete this one (or set it again) to recover.`,
+    { key },
+  );
+}
+
+function redisError(error: unknown, where: string, key: string | undefined): unknown {
+  if (error instanceof TokenkeeperError) return error;
+  const e = error as { name?: string; message?: string; code?: string };
+  if (e?.name === 'ReplyError' && /WRONGTYPE/.test(e.message ?? '')) {
+    return corrupt(key ?? '', where, 'is a Redis value of another type, not a tokenkeeper record');
+  }
+  return new TokenkeeperError(
+    'TOKENKEEPER_STORE_UNAVAILABLE',
+    `Redis at ${where} did not answer (${e?.code ?? e?.message ?? String(error)}). The operation was not applied or its outcome is unknown; retry when Redis is back.`,
+    { cause: error, key },
+  );
+}
