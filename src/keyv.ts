@@ -1,0 +1,2 @@
+/** `tokenkeeper/keyv`: any keyv 5 backend as a store (with the limits its docs state). */
+export { keyvStore } from './store/keyv/index.js';

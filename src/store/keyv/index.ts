@@ -1,0 +1,163 @@
+import type Keyv from 'keyv';
+import { TokenkeeperError } from '../../errors.js';
+import { assertValidKey, assertValidPrefix } from '../keys.js';
+import { LocalLocks } from '../local-locks.js';
+import {
+  checkDeleteOptions,
+  checkSetOptions,
+  closedError,
+  copyRecord,
+  isPlainObject,
+  versionConflict,
+} from '../records.js';
+import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
+
+/** What a record is stored as in keyv. */
+interface Envelope {
+  tk: 1;
+  v: number;
+  e: number | null;
+  d: StoreRecord;
+}
+
+/**
+ * Any keyv 5 backend as a store. keyv has no compare-and-set and no lock, so this store can
+ * only promise what one process can enforce:
+ *
+ * - `lock` excludes callers in this process only (`capabilities.crossProcessLock` is false).
+ * - Compare-and-set and version bumps are atomic within this process; two processes writing
+ *   one key at the same moment can both succeed.
+ * - Listing needs a backend with an iterator (most have one); others throw
+ *   `TOKENKEEPER_STORE_UNAVAILABLE` from `keys()`.
+ *
+ * The session manager still refreshes once per process; across processes sharing a keyv
+ * backend, two may refresh at once, and with refresh-token rotation one of them is then signed
+ * out. For several processes, use the Redis, PostgreSQL, SQLite or file store.
+ *
+ * @example
+ * import Keyv from 'keyv';
+ * import { keyvStore } from 'tokenkeeper/keyv';
+ * const store = keyvStore(new Keyv({ namespace: 'tokens' }));
+ */
+export function keyvStore(keyv: Keyv): Store {
+  if (typeof keyv !== 'object' || keyv === null || typeof (keyv as Keyv).get !== 'function') {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'keyvStore() needs a Keyv instance.');
+  }
+  const locks = new LocalLocks();
+  const writes = new LocalLocks(); // serialises read-modify-write of one key in this process
+  const name = `keyv:${keyv.namespace ?? ''}`;
+  let closed = false;
+
+  const open = () => {
+    if (closed) throw closedError(name);
+  };
+  const call = async <T>(key: string | undefined, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (error) {
+      throw new TokenkeeperError(
+        'TOKENKEEPER_STORE_UNAVAILABLE',
+        `The keyv backend (${name}) failed: ${String((error as Error)?.message ?? error).slice(0, 200)}.`,
+        { cause: error, key },
+      );
+    }
+  };
+  const read = async (key: string): Promise<Envelope | undefined> => {
+    const raw = await call(key, () => keyv.get(key));
+    if (raw === undefined || raw === null) return undefined;
+    const env = raw as Envelope;
+    if (env.tk !== 1 || !Number.isSafeInteger(env.v) || !isPlainObject(env.d)) {
+      throw new TokenkeeperError(
+        'TOKENKEEPER_CORRUPT_RECORD',
+        `The keyv value for key ${JSON.stringify(key.slice(0, 80))} is not a tokenkeeper record. Delete it to recover.`,
+        { key },
+      );
+    }
+    if (env.e !== null && env.e <= Date.now()) return undefined; // a backend without TTL support
+    return env;
+  };
+  const guarded = async <T>(key: string, fn: (current: Envelope | undefined) => Promise<T>): Promise<T> => {
+    const lease = await writes.acquire(key, { leaseMs: 30_000, waitMs: 30_000 });
+    try {
+      let current: Envelope | undefined;
+      try {
+        current = await read(key);
+      } catch (error) {
+        if (!(error instanceof TokenkeeperError && error.code === 'TOKENKEEPER_CORRUPT_RECORD')) throw error;
+      }
+      return await fn(current);
+    } finally {
+      await lease.release();
+    }
+  };
+
+  return {
+    name,
+    capabilities: { crossProcessLock: false },
+
+    async get(key: string): Promise<StoreEntry | undefined> {
+      open();
+      assertValidKey(key);
+      const env = await read(key);
+      if (env === undefined) return undefined;
+      return env.e === null ? { value: env.d, version: env.v } : { value: env.d, version: env.v, expiresAt: env.e };
+    },
+
+    async set(key: string, value: StoreRecord, setOptions?: SetOptions): Promise<number> {
+      open();
+      assertValidKey(key);
+      checkSetOptions(setOptions, Date.now());
+      const d = copyRecord(value);
+      return guarded(key, async (current) => {
+        const version = current?.v ?? 0;
+        if (setOptions?.ifVersion !== undefined && setOptions.ifVersion !== version) {
+          throw versionConflict(key, setOptions.ifVersion, version);
+        }
+        const env: Envelope = { tk: 1, v: version + 1, e: checkSetOptions(setOptions, Date.now()) ?? null, d };
+        const ttl = setOptions?.ttlMs === undefined ? undefined : Math.ceil(setOptions.ttlMs);
+        await call(key, () => keyv.set(key, env, ttl));
+        return env.v;
+      });
+    },
+
+    async delete(key: string, deleteOptions?: DeleteOptions): Promise<boolean> {
+      open();
+      assertValidKey(key);
+      checkDeleteOptions(deleteOptions);
+      return guarded(key, async (current) => {
+        const version = current?.v ?? 0;
+        if (deleteOptions?.ifVersion !== undefined && deleteOptions.ifVersion !== version) {
+          throw versionConflict(key, deleteOptions.ifVersion, version);
+        }
+        const existed = await call(key, () => keyv.delete(key));
+        return existed && current !== undefined;
+      });
+    },
+
+    async *keys(prefix = ''): AsyncIterable<string> {
+      open();
+      assertValidPrefix(prefix);
+      if (typeof keyv.iterator !== 'function') {
+        throw new TokenkeeperError(
+          'TOKENKEEPER_STORE_UNAVAILABLE',
+          `This keyv backend (${name}) cannot list its keys (it has no iterator).`,
+        );
+      }
+      for await (const [key, value] of keyv.iterator(keyv.namespace) as AsyncGenerator<[string, unknown]>) {
+        if (typeof key !== 'string' || !key.startsWith(prefix)) continue;
+        const env = value as Envelope | undefined;
+        if (env?.tk === 1 && env.e !== null && env.e <= Date.now()) continue;
+        yield key;
+      }
+    },
+
+    lock(key: string, options?: LockOptions): Promise<Lease> {
+      if (closed) return Promise.reject(closedError(name));
+      return locks.acquire(key, options);
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+    },
+  };
+}

@@ -1,0 +1,273 @@
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { TokenkeeperError } from '../../errors.js';
+import { assertValidKey, assertValidPrefix } from '../keys.js';
+import { pollLock } from '../poll-lock.js';
+import {
+  checkDeleteOptions,
+  checkSetOptions,
+  closedError,
+  copyRecord,
+  isPlainObject,
+  lockOptions,
+  randomToken,
+  versionConflict,
+} from '../records.js';
+import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
+
+export interface SqliteStoreOptions {
+  /** The database file; created 0600 (its directory 0700) if missing. */
+  path: string;
+  /**
+   * How long a write waits for another process's write transaction (default 5 s). better-sqlite3
+   * is synchronous: the wait blocks this thread, so keep it short; transactions here are tiny.
+   */
+  busyTimeoutMs?: number;
+}
+
+const PAGE = 500;
+
+interface Row {
+  value: string;
+  version: number;
+  expires_at: number | null;
+}
+
+/**
+ * A store in an SQLite file, on better-sqlite3: the embedded database for one machine with
+ * several processes. WAL mode with `synchronous = FULL` (a committed write survives power
+ * loss), a busy timeout, compare-and-set in an immediate transaction, and a cross-process lease
+ * lock kept as a row (a crashed holder's lease simply ends).
+ *
+ * @example
+ * import { sqliteStore } from 'tokenkeeper/sqlite';
+ * const store = sqliteStore({ path: './tokens.db' });
+ */
+export function sqliteStore(options: SqliteStoreOptions): Store {
+  if (typeof options !== 'object' || options === null || typeof options.path !== 'string' || !options.path) {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'sqliteStore({ path }) needs the database file path.');
+  }
+  const busy = options.busyTimeoutMs ?? 5_000;
+  if (typeof busy !== 'number' || !Number.isFinite(busy) || busy < 0) {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'busyTimeoutMs must be a non-negative number.');
+  }
+  const path = resolve(options.path);
+  const name = `sqlite:${path}`;
+  let state: ReturnType<typeof openDatabase> | undefined;
+  let closed = false;
+
+  const db = () => {
+    if (closed) throw closedError(name);
+    state ??= openDatabase(path, busy, name);
+    return state;
+  };
+  const wrap = <T>(key: string | undefined, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (error) {
+      throw sqliteError(error, name, key);
+    }
+  };
+
+  const decode = (key: string, row: Row): StoreEntry => {
+    let value: unknown;
+    try {
+      value = JSON.parse(row.value);
+    } catch {}
+    if (!isPlainObject(value)) {
+      throw new TokenkeeperError(
+        'TOKENKEEPER_CORRUPT_RECORD',
+        `The row for key ${JSON.stringify(key.slice(0, 80))} in ${path} does not hold a JSON object (edited by hand?). ` +
+          'Other keys are unaffected; delete the row (or set the key again) to recover.',
+        { key },
+      );
+    }
+    const entry: StoreEntry = { value: value as StoreRecord, version: row.version };
+    if (row.expires_at !== null) entry.expiresAt = row.expires_at;
+    return entry;
+  };
+
+  return {
+    name,
+    capabilities: { crossProcessLock: true },
+
+    async get(key: string): Promise<StoreEntry | undefined> {
+      assertValidKey(key);
+      const s = db();
+      const row = wrap(key, () => s.get.get(key, Date.now()) as Row | undefined);
+      return row === undefined ? undefined : decode(key, row);
+    },
+
+    async set(key: string, value: StoreRecord, setOptions?: SetOptions): Promise<number> {
+      assertValidKey(key);
+      const expiresAt = checkSetOptions(setOptions, Date.now()) ?? null;
+      const json = JSON.stringify(copyRecord(value));
+      const s = db();
+      const result = wrap(key, () => s.setTx.immediate(key, json, expiresAt, setOptions?.ifVersion, Date.now()));
+      if (result.conflict) throw versionConflict(key, setOptions?.ifVersion as number, result.version);
+      return result.version;
+    },
+
+    async delete(key: string, deleteOptions?: DeleteOptions): Promise<boolean> {
+      assertValidKey(key);
+      checkDeleteOptions(deleteOptions);
+      const s = db();
+      const result = wrap(key, () => s.deleteTx.immediate(key, deleteOptions?.ifVersion, Date.now()));
+      if (result.conflict) throw versionConflict(key, deleteOptions?.ifVersion as number, result.version);
+      return result.deleted;
+    },
+
+    async *keys(prefix = ''): AsyncIterable<string> {
+      assertValidPrefix(prefix);
+      const s = db();
+      let after: string | null = null;
+      for (;;) {
+        const cursor: string | null = after;
+        const rows: { key: string }[] = wrap(undefined, () =>
+          cursor === null
+            ? (s.firstPage.all(prefix, prefix, Date.now()) as { key: string }[])
+            : (s.nextPage.all(cursor, prefix, Date.now()) as { key: string }[]),
+        );
+        for (const row of rows) yield row.key;
+        if (rows.length < PAGE) return;
+        after = (rows[rows.length - 1] as { key: string }).key;
+      }
+    },
+
+    async lock(key: string, lockOpts?: LockOptions): Promise<Lease> {
+      assertValidKey(key);
+      lockOptions(lockOpts);
+      const s = db();
+      const token = randomToken();
+      let expiresAt = 0;
+      const take = (leaseMs: number): boolean => {
+        const now = Date.now();
+        const changes = wrap(
+          key,
+          () => s.takeLock.run(key, token, now + leaseMs, process.pid, hostname(), now).changes,
+        );
+        if (changes === 1) expiresAt = now + leaseMs;
+        return changes === 1;
+      };
+      await pollLock(
+        key,
+        lockOpts,
+        async (leaseMs) => (take(leaseMs) ? true : undefined),
+        async () => {
+          const h = s.lockHolder.get(key) as { pid: number; host: string; expires_at: number } | undefined;
+          return h && { pid: h.pid, host: h.host, expiresAt: h.expires_at };
+        },
+      );
+      return {
+        key,
+        get expiresAt() {
+          return expiresAt;
+        },
+        async release() {
+          if (!closed) wrap(key, () => s.releaseLock.run(key, token));
+        },
+        async extend(ms?: number) {
+          const { leaseMs } = lockOptions({ leaseMs: ms ?? Math.max(1, expiresAt - Date.now()) });
+          const next = Date.now() + leaseMs;
+          if (wrap(key, () => s.extendLock.run(next, key, token).changes) === 1) {
+            expiresAt = next;
+            return true;
+          }
+          return take(leaseMs); // ended and nobody took it: ours again
+        },
+      };
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      state?.database.close();
+    },
+  };
+}
+
+function openDatabase(path: string, busyTimeoutMs: number, name: string) {
+  let database: Database.Database;
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // Create the file 0600 before SQLite does; its -wal and -shm files take the same mode.
+    closeSync(openSync(path, 'a', 0o600));
+    database = new Database(path, { timeout: busyTimeoutMs });
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = FULL');
+    database.exec(`
+      CREATE TABLE IF NOT EXISTS tokenkeeper_records (
+        key TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL, expires_at INTEGER
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS tokenkeeper_locks (
+        key TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL, pid INTEGER, host TEXT
+      ) WITHOUT ROWID;`);
+  } catch (error) {
+    throw sqliteError(error, name);
+  }
+  const live = '(expires_at IS NULL OR expires_at > ?)';
+  const current = database.prepare<[string], { version: number; expires_at: number | null }>(
+    'SELECT version, expires_at FROM tokenkeeper_records WHERE key = ?',
+  );
+  const upsert = database.prepare(
+    `INSERT INTO tokenkeeper_records (key, value, version, expires_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version, expires_at = excluded.expires_at`,
+  );
+  const remove = database.prepare('DELETE FROM tokenkeeper_records WHERE key = ?');
+  const liveVersion = (row: { version: number; expires_at: number | null } | undefined, now: number) =>
+    row === undefined || (row.expires_at !== null && row.expires_at <= now) ? 0 : row.version;
+
+  return {
+    database,
+    get: database.prepare(`SELECT value, version, expires_at FROM tokenkeeper_records WHERE key = ? AND ${live}`),
+    setTx: database.transaction(
+      (key: string, json: string, expiresAt: number | null, ifVersion: number | undefined, now: number) => {
+        const row = current.get(key);
+        const version = liveVersion(row, now);
+        if (ifVersion !== undefined && ifVersion !== version) return { conflict: true, version };
+        const next = (row?.version ?? 0) + 1; // keeps counting over an expired row: versions never repeat
+        upsert.run(key, json, next, expiresAt);
+        return { conflict: false, version: next };
+      },
+    ),
+    deleteTx: database.transaction((key: string, ifVersion: number | undefined, now: number) => {
+      const version = liveVersion(current.get(key), now);
+      if (ifVersion !== undefined && ifVersion !== version) return { conflict: true, version, deleted: false };
+      const changes = remove.run(key).changes;
+      return { conflict: false, version, deleted: changes > 0 && version > 0 };
+    }),
+    firstPage: database.prepare(
+      `SELECT key FROM tokenkeeper_records WHERE key >= ? AND instr(key, ?) = 1 AND ${live} ORDER BY key LIMIT ${PAGE}`,
+    ),
+    nextPage: database.prepare(
+      `SELECT key FROM tokenkeeper_records WHERE key > ? AND instr(key, ?) = 1 AND ${live} ORDER BY key LIMIT ${PAGE}`,
+    ),
+    takeLock: database.prepare(
+      `INSERT INTO tokenkeeper_locks (key, token, expires_at, pid, host) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at, pid = excluded.pid,
+         host = excluded.host
+       WHERE tokenkeeper_locks.expires_at <= ?`,
+    ),
+    releaseLock: database.prepare('DELETE FROM tokenkeeper_locks WHERE key = ? AND token = ?'),
+    extendLock: database.prepare('UPDATE tokenkeeper_locks SET expires_at = ? WHERE key = ? AND token = ?'),
+    lockHolder: database.prepare('SELECT pid, host, expires_at FROM tokenkeeper_locks WHERE key = ?'),
+  };
+}
+
+function sqliteError(error: unknown, name: string, key?: string): unknown {
+  if (error instanceof TokenkeeperError) return error;
+  const e = error as { code?: string; message?: string };
+  const hint =
+    e?.code === 'SQLITE_BUSY'
+      ? ' Another process held a write transaction longer than busyTimeoutMs.'
+      : e?.code === 'SQLITE_NOTADB' || e?.code === 'SQLITE_CORRUPT'
+        ? ' The file is not an SQLite database, or is damaged: restore it from a backup or move it aside.'
+        : '';
+  return new TokenkeeperError(
+    'TOKENKEEPER_STORE_UNAVAILABLE',
+    `SQLite (${name}) failed: ${e?.code ? `${e.code} ` : ''}${String(e?.message ?? error).slice(0, 200)}.${hint}`,
+    { cause: error, key },
+  );
+}

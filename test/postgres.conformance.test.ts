@@ -1,0 +1,27 @@
+import pg from 'pg';
+import { afterAll } from 'vitest';
+import { postgresStore } from '../src/postgres.js';
+import { describeStoreConformance } from '../src/testing.js';
+import { DATABASE_URL, runId } from './helpers/services.js';
+
+// Each store gets a table of its own, dropped at the end, so runs never see each other's data.
+const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 20 });
+const tables: string[] = [];
+afterAll(async () => {
+  for (const t of tables) await pool.query(`DROP TABLE IF EXISTS "${t}"`);
+  await pool.end();
+});
+const table = () => {
+  const t = runId();
+  tables.push(t);
+  return t;
+};
+
+describeStoreConformance('postgresStore (shared pool)', () => postgresStore({ pool }, { table: table() }));
+describeStoreConformance(
+  'postgresStore (connection string)',
+  () => postgresStore({ connectionString: DATABASE_URL }, { table: table() }),
+  {
+    listCount: 1200,
+  },
+);
