@@ -1,0 +1,154 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { redisStore } from '../src/redis.js';
+import { lockOfKilledHolderFrees } from './helpers/dead-holder.js';
+import { rejection } from './helpers/errors.js';
+import { unusedPort } from './helpers/fake-as.js';
+import { REDIS_URL, runId } from './helpers/services.js';
+
+/** A redis-server of the test's own, with an append-only file so a restart keeps its data. */
+async function startRedis(port: number, dir: string): Promise<ChildProcess> {
+  const server = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--save',
+      '',
+    ],
+    { stdio: 'ignore' },
+  );
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
+  probe.on('error', () => {});
+  for (let i = 0; i < 100; i++) {
+    if (
+      await probe.connect().then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  probe.disconnect();
+  return server;
+}
+
+const admin = new Redis(REDIS_URL);
+afterAll(async () => {
+  await admin.quit();
+});
+
+describe('redisStore faults', () => {
+  it('fails with a typed error while Redis is down, and works again with the same store when it is back', async () => {
+    const port = await unusedPort();
+    const dir = mkdtempSync(join(tmpdir(), 'tk-redis-'));
+    let server = await startRedis(port, dir);
+    const store = redisStore({ url: `redis://127.0.0.1:${port}`, prefix: 'restart:' });
+    try {
+      for (let i = 0; i < 20; i++) await store.set(`k${i}`, { i });
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
+      const started = Date.now();
+      const err = await rejection(store.get('k1'));
+      expect(err.code).toBe('TOKENKEEPER_STORE_UNAVAILABLE');
+      expect(err.message).toContain(`127.0.0.1:${port}`);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect((await rejection(store.set('k1', { i: -1 }))).code).toBe('TOKENKEEPER_STORE_UNAVAILABLE');
+
+      server = await startRedis(port, dir);
+      let back = false;
+      for (let i = 0; i < 50 && !back; i++) {
+        back = await store.get('k0').then(
+          () => true,
+          () => false,
+        );
+        if (!back) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(back).toBe(true);
+      for (let i = 0; i < 20; i++) expect((await store.get(`k${i}`))?.value).toEqual({ i }); // nothing lost
+      expect(await store.set('k20', { i: 20 })).toBe(1);
+    } finally {
+      await store.close();
+      server.kill('SIGKILL');
+    }
+  }, 30_000);
+
+  it('recovers by itself after CLIENT KILL of its connection, losing no record', async () => {
+    const prefix = `${runId()}:`;
+    const store = redisStore({ url: REDIS_URL, prefix, redis: { connectionName: prefix.slice(0, -1) } });
+    for (let i = 0; i < 10; i++) await store.set(`k${i}`, { i });
+    const list = (await admin.client('LIST')) as string;
+    const ids = list
+      .split('\n')
+      .filter((l) => l.includes(`name=${prefix.slice(0, -1)}`))
+      .map((l) => /id=(\d+)/.exec(l)?.[1]);
+    expect(ids.length).toBeGreaterThan(0);
+    for (const id of ids) await admin.client('KILL', 'ID', id as string);
+    let ok = false;
+    for (let i = 0; i < 50 && !ok; i++) {
+      ok = await store.get('k3').then(
+        (e) => e?.value.i === 3,
+        () => false,
+      );
+      if (!ok) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ok).toBe(true);
+    for (let i = 0; i < 10; i++) expect((await store.get(`k${i}`))?.value).toEqual({ i });
+    await store.close();
+  }, 30_000);
+
+  it('frees the lock of a process killed while holding it when its lease ends', async () => {
+    const prefix = `${runId()}:`;
+    const store = redisStore({ url: REDIS_URL, prefix });
+    const waited = await lockOfKilledHolderFrees(store, { kind: 'redis', url: REDIS_URL, prefix }, 1_500);
+    expect(waited).toBeGreaterThan(500); // Redis frees it by lease, not at once
+    await store.close();
+  }, 30_000);
+
+  it('reports a Redis value of another type, or one it did not write, without overwriting it', async () => {
+    const prefix = `${runId()}:`;
+    const store = redisStore({ client: admin, prefix });
+    await admin.hset(`${prefix}{hash}:r`, 'f', 'v');
+    for (const op of [store.get('hash'), store.set('hash', { a: 1 })]) {
+      const err = await rejection(op);
+      expect(err.code).toBe('TOKENKEEPER_CORRUPT_RECORD');
+      expect(err.message).toContain('another type');
+    }
+    expect(await admin.type(`${prefix}{hash}:r`)).toBe('hash');
+    await admin.set(`${prefix}{foreign}:r`, 'not json');
+    expect((await rejection(store.get('foreign'))).code).toBe('TOKENKEEPER_CORRUPT_RECORD');
+    expect((await rejection(store.set('foreign', { a: 1 }))).message).toContain('did not write');
+    expect(await admin.get(`${prefix}{foreign}:r`)).toBe('not json');
+    await store.set('fine', { ok: true });
+    expect((await store.get('fine'))?.value).toEqual({ ok: true });
+    await admin.del(`${prefix}{hash}:r`, `${prefix}{foreign}:r`, `${prefix}{fine}:r`);
+  });
+
+  it('gives a clear error within a bounded time when Redis is unreachable', async () => {
+    const store = redisStore({ url: `redis://127.0.0.1:${await unusedPort()}` });
+    const started = Date.now();
+    const err = await rejection(store.get('k'));
+    expect(err.code).toBe('TOKENKEEPER_STORE_UNAVAILABLE');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await store.close();
+  });
+
+  it('refuses bad options', () => {
+    for (const bad of [undefined, {}, { url: 'http://x' }, { url: REDIS_URL, prefix: 5 }]) {
+      expect(() => redisStore(bad as never)).toThrow(/redisStore/);
+    }
+  });
+});
