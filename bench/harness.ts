@@ -53,3 +53,51 @@ export function printRows(title: string, rows: Row[]): void {
 export function fmt(n: number): string {
   return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a';
 }
+
+export interface ThroughputPair {
+  name: string;
+  baselineName: string;
+  ours: (i: number) => Promise<unknown>;
+  baseline: (i: number) => Promise<unknown>;
+}
+
+/** Ops per second of `op` with `concurrency` callers looping for `ms`. */
+async function throughput(op: (i: number) => Promise<unknown>, concurrency: number, ms: number): Promise<number> {
+  let count = 0;
+  const end = performance.now() + ms;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      for (let i = w; performance.now() < end; i += concurrency) {
+        await op(i);
+        count++;
+      }
+    }),
+  );
+  return count / (ms / 1000);
+}
+
+/**
+ * Throughput with many concurrent callers (what a server sees), ours and baseline alternating
+ * over several rounds; reports the median of each.
+ */
+export async function compareThroughput(
+  title: string,
+  pairs: ThroughputPair[],
+  { concurrency = 64, rounds = 5, ms = 400 } = {},
+): Promise<Row[]> {
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  const rows: Row[] = [];
+  for (const p of pairs) {
+    await throughput(p.baseline, concurrency, 100); // warm up both
+    await throughput(p.ours, concurrency, 100);
+    const ours: number[] = [];
+    const base: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      base.push(await throughput(p.baseline, concurrency, ms));
+      ours.push(await throughput(p.ours, concurrency, ms));
+    }
+    rows.push({ name: p.name, opsPerSec: median(ours), baselineName: p.baselineName, baselineOpsPerSec: median(base) });
+  }
+  printRows(`${title} (${concurrency} concurrent callers, median of ${rounds} rounds)`, rows);
+  return rows;
+}

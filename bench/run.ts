@@ -1,9 +1,14 @@
 // `npm run bench`: every figure is a ratio against a baseline measured in the same run.
+import { benchServerStores } from './server-stores.js';
 import { benchSessions } from './sessions.js';
 import { benchStores } from './stores.js';
 
 const only = process.argv[2];
-const groups: Record<string, () => Promise<void>> = { stores: benchStores, sessions: benchSessions };
+const groups: Record<string, () => Promise<void>> = {
+  stores: benchStores,
+  'server-stores': benchServerStores,
+  sessions: benchSessions,
+};
 
 for (const [name, run] of Object.entries(groups)) {
   if (only && only !== name) continue;

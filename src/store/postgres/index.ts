@@ -237,19 +237,26 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
 
     async *keys(prefix = ''): AsyncIterable<string> {
       assertValidPrefix(prefix);
-      const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      let after = '';
+      // Keyset pagination in index order. Under COLLATE "C" the keys with one prefix are
+      // contiguous, so the walk starts at the prefix and stops at the first key past it. No LIKE:
+      // on a table without statistics it makes the planner sort the whole range for every page.
+      let after = prefix;
+      let first = true;
       for (;;) {
         const r = await query(
           undefined,
-          `SELECT key FROM ${table} WHERE key LIKE $1 ESCAPE '\\' AND key > $2 AND (expires_at IS NULL OR expires_at > $3)
+          `SELECT key FROM ${table} WHERE key ${first ? '>=' : '>'} $1 AND (expires_at IS NULL OR expires_at > $2)
            ORDER BY key LIMIT ${PAGE}`,
-          [pattern, after, Date.now()],
+          [after, Date.now()],
           true,
         );
-        for (const row of r.rows) yield row.key as string;
+        for (const row of r.rows) {
+          if (!(row.key as string).startsWith(prefix)) return;
+          yield row.key as string;
+        }
         if (r.rows.length < PAGE) return;
         after = r.rows[r.rows.length - 1].key;
+        first = false;
       }
     },
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { TokenkeeperError } from '../../errors.js';
@@ -16,7 +17,7 @@ import {
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
 
 /** The ioredis client or cluster a store uses: anything with these commands. */
-type RedisLike = Pick<Redis, 'get' | 'set' | 'eval' | 'scan' | 'quit' | 'status'> & {
+type RedisLike = Pick<Redis, 'get' | 'set' | 'eval' | 'evalsha' | 'scan' | 'quit' | 'status'> & {
   nodes?: (role?: 'master') => RedisLike[];
   options?: { host?: string; port?: number };
 };
@@ -41,7 +42,7 @@ export type RedisStoreOptions = (
 
 // SET the record, bumping its version; refuses when `ifVersion` is given and differs. A value
 // that is not ours (or of another Redis type: GET fails) is reported, never overwritten.
-const SET_SCRIPT = `
+const SET_SCRIPT = script(`
 local cur = redis.call('GET', KEYS[1])
 local ver = 0
 if cur then
@@ -53,9 +54,9 @@ if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= ver then return {-1, ver} end
 local nv = ver + 1
 local payload = '{"v":' .. nv .. ',' .. ARGV[2]
 if ARGV[3] ~= '' then redis.call('SET', KEYS[1], payload, 'PX', ARGV[3]) else redis.call('SET', KEYS[1], payload) end
-return {nv, 0}`;
+return {nv, 0}`);
 
-const DELETE_SCRIPT = `
+const DELETE_SCRIPT = script(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then
   if ARGV[1] ~= '' and ARGV[1] ~= '0' then return {-1, 0} end
@@ -65,22 +66,38 @@ local v = string.match(cur, '^{"v":(%d+),')
 local ver = tonumber(v or '0')
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= ver then return {-1, ver} end
 redis.call('DEL', KEYS[1])
-return {1, ver}`;
+return {1, ver}`);
 
-const RELEASE_SCRIPT = `
+const RELEASE_SCRIPT = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
+return 0`);
 
-const EXTEND_SCRIPT = `
+const EXTEND_SCRIPT = script(`
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if not cur then
   if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 end
-return 0`;
+return 0`);
 
 /** How long an operation waits for the store's own client to (re)connect before failing. */
 const READY_WAIT_MS = 2_000;
+
+/**
+ * Runs a Lua script by its SHA1 (EVALSHA), loading it with EVAL only when Redis does not know
+ * it yet: the script text is not sent with every call.
+ */
+function script(source: string) {
+  const sha = createHash('sha1').update(source).digest('hex');
+  return async (client: RedisLike, keys: string[], args: (string | number)[]): Promise<unknown> => {
+    try {
+      return await client.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!/NOSCRIPT/.test((error as Error)?.message ?? '')) throw error;
+      return client.eval(source, keys.length, ...keys, ...args);
+    }
+  };
+}
 
 /** Escapes Redis glob characters, so a key is matched literally by SCAN MATCH. */
 export function escapeGlob(text: string): string {
@@ -194,7 +211,7 @@ export function redisStore(options: RedisStoreOptions): Store {
       const body = `"e":${expiresAt ?? 'null'},"d":${JSON.stringify(copyRecord(value))}}`;
       const ttl = setOptions?.ttlMs === undefined ? '' : String(Math.ceil(setOptions.ttlMs));
       const [version, current] = (await run(key, () =>
-        client.eval(SET_SCRIPT, 1, recordKey(key), setOptions?.ifVersion ?? '', body, ttl),
+        SET_SCRIPT(client, [recordKey(key)], [setOptions?.ifVersion ?? '', body, ttl]),
       )) as [number, number];
       if (version === -2) throw corrupt(key, where, 'holds a value tokenkeeper did not write; delete it first');
       if (version === -1) throw versionConflict(key, setOptions?.ifVersion as number, current);
@@ -205,7 +222,7 @@ export function redisStore(options: RedisStoreOptions): Store {
       assertValidKey(key);
       checkDeleteOptions(deleteOptions);
       const [result, current] = (await run(key, () =>
-        client.eval(DELETE_SCRIPT, 1, recordKey(key), deleteOptions?.ifVersion ?? ''),
+        DELETE_SCRIPT(client, [recordKey(key)], [deleteOptions?.ifVersion ?? '']),
       )) as [number, number];
       if (result === -1) throw versionConflict(key, deleteOptions?.ifVersion as number, current);
       return result === 1;
@@ -255,11 +272,11 @@ export function redisStore(options: RedisStoreOptions): Store {
           return expiresAt;
         },
         async release() {
-          await run(key, () => client.eval(RELEASE_SCRIPT, 1, rk, value));
+          await run(key, () => RELEASE_SCRIPT(client, [rk], [value]));
         },
         async extend(ms?: number) {
           const { leaseMs } = lockOptions({ leaseMs: ms ?? Math.max(1, expiresAt - Date.now()) });
-          const ok = (await run(key, () => client.eval(EXTEND_SCRIPT, 1, rk, value, leaseMs))) === 1;
+          const ok = (await run(key, () => EXTEND_SCRIPT(client, [rk], [value, leaseMs]))) === 1;
           if (ok) expiresAt = Date.now() + leaseMs;
           return ok;
         },
