@@ -36,7 +36,10 @@ describe('postgresStore faults', () => {
     for (let i = 0; i < 5 && !written; i++) {
       written = await store.set('after', { ok: true }).then(
         () => true,
-        (e) => (expect(e.code).toBe('TOKENKEEPER_STORE_UNAVAILABLE'), false),
+        (e) => {
+          expect(e.code).toBe('TOKENKEEPER_STORE_UNAVAILABLE');
+          return false;
+        },
       );
     }
     expect(written).toBe(true);

@@ -1,6 +1,6 @@
 import { TokenkeeperError } from '../errors.js';
 import { describeType } from './keys.js';
-import type { DeleteOptions, LockOptions, SetOptions, StoreRecord } from './types.js';
+import type { DeleteOptions, LockOptions, SetOptions, StoreEntry, StoreRecord } from './types.js';
 
 export const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_WAIT_MS = 30_000;
@@ -166,4 +166,30 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * The entry of a database row that keeps the record as JSON text (PostgreSQL, SQLite). A row
+ * edited by hand into something else is `TOKENKEEPER_CORRUPT_RECORD` naming the key and `where`.
+ */
+export function rowEntry(
+  key: string,
+  where: string,
+  row: { value: string; version: number | string; expires_at: number | string | null },
+): StoreEntry {
+  let value: unknown;
+  try {
+    value = JSON.parse(row.value);
+  } catch {}
+  if (!isPlainObject(value)) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_CORRUPT_RECORD',
+      `The row for key ${JSON.stringify(key.slice(0, 80))} in ${where} does not hold a JSON object (edited by hand?). ` +
+        'Other keys are unaffected; delete the row (or set the key again) to recover.',
+      { key },
+    );
+  }
+  const entry: StoreEntry = { value: value as StoreRecord, version: Number(row.version) };
+  if (row.expires_at !== null) entry.expiresAt = Number(row.expires_at);
+  return entry;
 }

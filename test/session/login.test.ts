@@ -1,32 +1,17 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  isTokenkeeperError,
-  memoryStore,
-  SessionManager,
-  type SessionManagerOptions,
-  type Store,
-} from '../../src/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { isTokenkeeperError, SessionManager, type SessionManagerOptions, type Store } from '../../src/index.js';
 import { rejection } from '../helpers/errors.js';
-import { type FakeAuthServer, startFakeAuthServer } from '../helpers/fake-as.js';
+import type { FakeAuthServer } from '../helpers/fake-as.js';
+import { useFakeAuthServer } from '../helpers/session-fixture.js';
 
+const fixture = useFakeAuthServer();
 let as: FakeAuthServer;
 let store: Store;
-beforeAll(async () => {
-  as = await startFakeAuthServer();
-});
-afterAll(() => as.close());
 beforeEach(() => {
-  as.resetCounts();
-  store = memoryStore();
+  as = fixture.as;
+  store = fixture.store;
 });
-
-const options = (extra: Partial<SessionManagerOptions> = {}): SessionManagerOptions => ({
-  store,
-  tokenEndpoint: as.tokenEndpoint,
-  revocationEndpoint: as.revocationEndpoint,
-  client: { clientId: as.clientId, clientSecret: as.clientSecret },
-  ...extra,
-});
+const options = fixture.options;
 
 describe('login', () => {
   it('logs in with client credentials and stores the session under the grant name by default', async () => {

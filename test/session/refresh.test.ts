@@ -1,31 +1,18 @@
 import { inspect } from 'node:util';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { memoryStore, SessionManager, type SessionManagerOptions, type Store } from '../../src/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { memoryStore, SessionManager, type Store } from '../../src/index.js';
 import { rejection } from '../helpers/errors.js';
-import { type FakeAuthServer, startFakeAuthServer, unusedPort } from '../helpers/fake-as.js';
+import { type FakeAuthServer, unusedPort } from '../helpers/fake-as.js';
+import { useFakeAuthServer } from '../helpers/session-fixture.js';
 
+const fixture = useFakeAuthServer();
 let as: FakeAuthServer;
 let store: Store;
-beforeAll(async () => {
-  as = await startFakeAuthServer();
-});
-afterAll(() => as.close());
 beforeEach(() => {
-  as.resetCounts();
-  as.latencyMs = 0;
-  as.accessTokenTtl = 3600;
-  as.failNext(0);
-  store = memoryStore();
+  as = fixture.as;
+  store = fixture.store;
 });
-
-const options = (extra: Partial<SessionManagerOptions> = {}): SessionManagerOptions => ({
-  store,
-  tokenEndpoint: as.tokenEndpoint,
-  revocationEndpoint: as.revocationEndpoint,
-  client: { clientId: as.clientId, clientSecret: as.clientSecret },
-  retry: { baseDelayMs: 5, maxDelayMs: 20 },
-  ...extra,
-});
+const options = fixture.options;
 
 /** A store that counts reads, to check the hot path never touches it. */
 function counting(inner: Store) {

@@ -7,8 +7,8 @@ import {
   checkSetOptions,
   closedError,
   copyRecord,
-  isPlainObject,
   lockOptions,
+  rowEntry,
   versionConflict,
 } from '../records.js';
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
@@ -133,24 +133,6 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     }
   };
 
-  const decode = (key: string, row: { value: string; version: string; expires_at: string | null }): StoreEntry => {
-    let value: unknown;
-    try {
-      value = JSON.parse(row.value);
-    } catch {}
-    if (!isPlainObject(value)) {
-      throw new TokenkeeperError(
-        'TOKENKEEPER_CORRUPT_RECORD',
-        `The row for key ${JSON.stringify(key.slice(0, 80))} in ${table} does not hold a JSON object (edited by hand?). ` +
-          'Other keys are unaffected; delete the row (or set the key again) to recover.',
-        { key },
-      );
-    }
-    const entry: StoreEntry = { value: value as StoreRecord, version: Number(row.version) };
-    if (row.expires_at !== null) entry.expiresAt = Number(row.expires_at);
-    return entry;
-  };
-
   const currentVersion = async (key: string): Promise<number> => {
     const r = await query(
       key,
@@ -172,7 +154,7 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
         [key, Date.now()],
         true,
       );
-      return r.rows.length ? decode(key, r.rows[0]) : undefined;
+      return r.rows.length ? rowEntry(key, table, r.rows[0]) : undefined;
     },
 
     async set(key: string, value: StoreRecord, setOptions?: SetOptions): Promise<number> {

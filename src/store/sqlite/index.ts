@@ -10,9 +10,9 @@ import {
   checkSetOptions,
   closedError,
   copyRecord,
-  isPlainObject,
   lockOptions,
   randomToken,
+  rowEntry,
   versionConflict,
 } from '../records.js';
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
@@ -71,24 +71,6 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     }
   };
 
-  const decode = (key: string, row: Row): StoreEntry => {
-    let value: unknown;
-    try {
-      value = JSON.parse(row.value);
-    } catch {}
-    if (!isPlainObject(value)) {
-      throw new TokenkeeperError(
-        'TOKENKEEPER_CORRUPT_RECORD',
-        `The row for key ${JSON.stringify(key.slice(0, 80))} in ${path} does not hold a JSON object (edited by hand?). ` +
-          'Other keys are unaffected; delete the row (or set the key again) to recover.',
-        { key },
-      );
-    }
-    const entry: StoreEntry = { value: value as StoreRecord, version: row.version };
-    if (row.expires_at !== null) entry.expiresAt = row.expires_at;
-    return entry;
-  };
-
   return {
     name,
     capabilities: { crossProcessLock: true },
@@ -97,7 +79,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       assertValidKey(key);
       const s = db();
       const row = wrap(key, () => s.get.get(key, Date.now()) as Row | undefined);
-      return row === undefined ? undefined : decode(key, row);
+      return row === undefined ? undefined : rowEntry(key, path, row);
     },
 
     async set(key: string, value: StoreRecord, setOptions?: SetOptions): Promise<number> {
