@@ -77,3 +77,17 @@ export function isTokenkeeperError(error: unknown, code?: ErrorCode): error is T
 export function shortKey(key: string): string {
   return key.length > 80 ? `${key.slice(0, 77)}...` : key;
 }
+
+/**
+ * A copy of a driver's error (ioredis, pg, SQLite, fetch) to keep as a `cause`: its name, code
+ * and message only. Drivers attach what failed (ioredis the command's arguments, pg a failing
+ * row, fetch the request), which can hold a token; `util.inspect` would print it.
+ */
+export function redactedCause(error: unknown, message?: string): Error | undefined {
+  if (error === undefined || error === null) return undefined;
+  const e = error as { name?: unknown; code?: unknown; message?: unknown };
+  const copy = new Error(message ?? String(e.message ?? error).slice(0, 300)) as Error & { code?: string };
+  if (typeof e.name === 'string') copy.name = e.name;
+  if (typeof e.code === 'string') copy.code = e.code;
+  return copy;
+}

@@ -1,5 +1,5 @@
 import * as oauth from 'oauth4webapi';
-import { TokenkeeperError } from '../errors.js';
+import { redactedCause, TokenkeeperError } from '../errors.js';
 import { sleep } from '../store/records.js';
 import { TokenSet } from '../token/token-set.js';
 
@@ -260,7 +260,7 @@ export class OAuthClient {
           `The ${what} request to ${endpointOf(as, what)} failed (${networkReason(failure)}) after ${attempt} ${
             attempt === 1 ? 'try' : 'tries'
           }${retryable ? '' : '; not retried, since the server may have processed it'}. The stored session is unchanged.`,
-          { cause: safeCause(failure) },
+          { cause: redactedCause(failure, networkReason(failure)) },
         );
       }
       const retryAfter = Number(response?.headers.get('retry-after'));
@@ -318,7 +318,7 @@ export class OAuthClient {
     throw new TokenkeeperError(
       'TOKENKEEPER_DISCOVERY_FAILED',
       `Discovery of ${issuer.href} failed (${networkReason(lastError)}). Check the issuer URL, or give tokenEndpoint to skip discovery.`,
-      { cause: safeCause(lastError) },
+      { cause: redactedCause(lastError, networkReason(lastError)) },
     );
   }
 }
@@ -343,14 +343,6 @@ function networkReason(error: unknown): string {
   const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e?.name === 'TimeoutError') return 'timed out';
   return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(error);
-}
-
-/** A copy of an error without what might hold a token (responses, request bodies). */
-function safeCause(error: unknown): Error | undefined {
-  if (!(error instanceof Error)) return undefined;
-  const copy = new Error(networkReason(error));
-  copy.name = error.name;
-  return copy;
 }
 
 function endpointError(error: unknown, what: string, status: number): TokenkeeperError {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { TokenkeeperError } from '../../errors.js';
+import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix } from '../keys.js';
 import {
   checkDeleteOptions,
@@ -337,7 +337,7 @@ function ioError(error: unknown, path: string, key?: string): unknown {
         ? ' The disk is full.'
         : '';
   return new TokenkeeperError('TOKENKEEPER_STORE_UNAVAILABLE', `File store I/O failed on ${path} (${code}).${hint}`, {
-    cause: error,
+    cause: redactedCause(error),
     key,
   });
 }

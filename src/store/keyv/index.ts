@@ -1,5 +1,5 @@
 import type Keyv from 'keyv';
-import { TokenkeeperError } from '../../errors.js';
+import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix } from '../keys.js';
 import { LocalLocks } from '../local-locks.js';
 import {
@@ -58,7 +58,7 @@ export function keyvStore(keyv: Keyv): Store {
       throw new TokenkeeperError(
         'TOKENKEEPER_STORE_UNAVAILABLE',
         `The keyv backend (${name}) failed: ${String((error as Error)?.message ?? error).slice(0, 200)}.`,
-        { cause: error, key },
+        { cause: redactedCause(error), key },
       );
     }
   };

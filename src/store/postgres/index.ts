@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { TokenkeeperError } from '../../errors.js';
+import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix } from '../keys.js';
 import { pollLock } from '../poll-lock.js';
 import {
@@ -362,6 +362,6 @@ function pgError(error: unknown, name: string, key?: string): unknown {
     'TOKENKEEPER_STORE_UNAVAILABLE',
     `PostgreSQL (${name}) failed: ${e?.code ? `${e.code} ` : ''}${String(e?.message ?? error).slice(0, 200)}. ` +
       'A write that failed this way may or may not have been applied; read before retrying a compare-and-set.',
-    { cause: error, key },
+    { cause: redactedCause(error), key },
   );
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
-import { TokenkeeperError } from '../../errors.js';
+import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix } from '../keys.js';
 import { pollLock } from '../poll-lock.js';
 import {
@@ -308,6 +308,6 @@ function redisError(error: unknown, where: string, key: string | undefined): unk
   return new TokenkeeperError(
     'TOKENKEEPER_STORE_UNAVAILABLE',
     `Redis at ${where} did not answer (${e?.code ?? e?.message ?? String(error)}). The operation was not applied or its outcome is unknown; retry when Redis is back.`,
-    { cause: error, key },
+    { cause: redactedCause(error), key },
   );
 }

@@ -2,7 +2,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { TokenkeeperError } from '../../errors.js';
+import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix } from '../keys.js';
 import { pollLock } from '../poll-lock.js';
 import {
@@ -250,6 +250,6 @@ function sqliteError(error: unknown, name: string, key?: string): unknown {
   return new TokenkeeperError(
     'TOKENKEEPER_STORE_UNAVAILABLE',
     `SQLite (${name}) failed: ${e?.code ? `${e.code} ` : ''}${String(e?.message ?? error).slice(0, 200)}.${hint}`,
-    { cause: error, key },
+    { cause: redactedCause(error), key },
   );
 }
