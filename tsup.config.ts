@@ -9,6 +9,8 @@ export default defineConfig({
     postgres: 'src/postgres.ts',
     sqlite: 'src/sqlite.ts',
     keyv: 'src/keyv.ts',
+    podio: 'src/podio.ts',
+    sharetribe: 'src/sharetribe.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -1,0 +1,135 @@
+import { TokenkeeperError } from '../errors.js';
+import { assertValidKey } from '../store/keys.js';
+import type { Store, StoreRecord } from '../store/types.js';
+
+/** The auth object podio-js keeps and hands to its session store. */
+export interface PodioAuthObject {
+  accessToken?: string;
+  refreshToken?: string;
+  /** Seconds, relative to when the token was issued (podio-js stores it as the API sent it). */
+  expiresIn?: number;
+  ref?: unknown;
+  transferToken?: string;
+  scope?: string;
+}
+
+/** podio-js's authentication types. */
+export type PodioAuthType = 'server' | 'client' | 'password' | (string & {});
+
+export interface PodioSessionStoreOptions {
+  /** Key prefix in the store (default `podio`; no `:`), so apps and tenants never meet. */
+  namespace?: string;
+  /**
+   * Whose tokens these are, for example a user or app id: each key gets its own record per
+   * auth type. The Podio PHP Redis example means to do this and never does.
+   */
+  key?: string;
+  /**
+   * Called when the store fails. podio-js must always get its callback (or it hangs), so a
+   * failed read calls back with no session, and a failed write calls back with the error.
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** What podio-js expects as `options.sessionStore`. */
+export interface PodioSessionStore {
+  get(authType: PodioAuthType, callback: (auth?: PodioAuthObject) => void): void;
+  set(auth: PodioAuthObject, authType: PodioAuthType, callback?: (error: unknown) => void): void;
+}
+
+const FIELDS = ['accessToken', 'refreshToken', 'expiresIn', 'ref', 'transferToken', 'scope'] as const;
+
+/**
+ * A podio-js session store backed by any tokenkeeper store: atomic writes, encryption, Redis or
+ * PostgreSQL, several processes, by passing one object.
+ *
+ * podio-js writes `{}` through `set` on sign-out and just before it refreshes; both delete the
+ * record. Every field it stores round-trips exactly, with the absolute expiry kept beside
+ * the relative `expiresIn`.
+ *
+ * @example
+ * const podio = new Podio({ authType: 'server', clientId, clientSecret },
+ *   { sessionStore: podioSessionStore(fileStore(), { key: `user-${userId}` }) });
+ */
+export function podioSessionStore(store: Store, options: PodioSessionStoreOptions = {}): PodioSessionStore {
+  const namespace = options.namespace ?? 'podio';
+  if (typeof namespace !== 'string' || namespace.length === 0 || namespace.includes(':')) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      'podioSessionStore({ namespace }) must be a non-empty string without ":".',
+    );
+  }
+  if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0)) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      'podioSessionStore({ key }) must be a non-empty string.',
+    );
+  }
+  const onError = options.onError ?? (() => {});
+  const keyOf = (authType: PodioAuthType) => {
+    if (typeof authType !== 'string' || authType.length === 0) {
+      throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'podio-js passed no authType.');
+    }
+    const key = options.key === undefined ? `${namespace}:${authType}` : `${namespace}:u:${options.key}:${authType}`;
+    assertValidKey(key);
+    return key;
+  };
+
+  return {
+    get(authType, callback) {
+      Promise.resolve()
+        .then(() => store.get(keyOf(authType)))
+        .then(
+          (entry) => {
+            const auth = entry === undefined ? undefined : toAuthObject(entry.value);
+            if (entry !== undefined && auth === undefined) {
+              onError(
+                new TokenkeeperError(
+                  'TOKENKEEPER_CORRUPT_RECORD',
+                  'The stored Podio session is not one podioSessionStore wrote; treating it as signed out.',
+                  { key: keyOf(authType) },
+                ),
+              );
+            }
+            callback(auth);
+          },
+          (error) => {
+            onError(error);
+            callback(undefined); // no session: the SDK authenticates again instead of hanging
+          },
+        );
+    },
+    set(auth, authType, callback) {
+      Promise.resolve()
+        .then(async () => {
+          const key = keyOf(authType);
+          if (auth === null || typeof auth !== 'object' || auth.accessToken === undefined) {
+            await store.delete(key); // sign-out, or the SDK clearing before a refresh
+            return;
+          }
+          await store.set(key, toRecord(auth));
+        })
+        .then(
+          () => callback?.(null), // podio-js checks `err !== null`: a bare callback() breaks its retries
+          (error) => {
+            onError(error);
+            callback?.(error);
+          },
+        );
+    },
+  };
+}
+
+function toRecord(auth: PodioAuthObject): StoreRecord {
+  const rec: StoreRecord = { format: 'podio-js/1' };
+  for (const f of FIELDS) if (auth[f] !== undefined) rec[f] = auth[f] as StoreRecord[string];
+  if (typeof auth.expiresIn === 'number') rec.expiresAt = Date.now() + auth.expiresIn * 1000;
+  return rec;
+}
+
+function toAuthObject(rec: StoreRecord): PodioAuthObject | undefined {
+  if (rec.format !== 'podio-js/1' || typeof rec.accessToken !== 'string') return undefined;
+  const auth: Record<string, unknown> = {};
+  for (const f of FIELDS) if (rec[f] !== undefined) auth[f] = rec[f];
+  return auth as PodioAuthObject;
+}

@@ -1,0 +1,155 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Podio from 'podio-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileStore } from '../src/file.js';
+import { encryptedStore, memoryStore, type Store } from '../src/index.js';
+import { podioSessionStore } from '../src/podio.js';
+import { runChild } from './helpers/child.js';
+import { startFakePodio } from './helpers/fake-podio.js';
+
+// Inside the real podio-js 1.6.1, against a loopback fake of the Podio API.
+let api: Awaited<ReturnType<typeof startFakePodio>>;
+beforeAll(async () => {
+  api = await startFakePodio();
+});
+afterAll(() => api.close());
+
+const newPodio = (store: Store, key = 'app-42') =>
+  new Podio.api(
+    { authType: 'app', clientId: api.clientId, clientSecret: api.clientSecret },
+    { apiURL: api.apiURL, sessionStore: podioSessionStore(store, { key }) },
+  );
+// As Podio documents: check isAuthenticated() first, authenticate if it rejects. (podio-js reads
+// the store in its constructor without waiting; authenticating before that read answers lets
+// the late read replace the new tokens in the SDK's memory. The store keeps them either way.)
+const authenticate = async (podio: ReturnType<typeof newPodio>) => {
+  await podio.isAuthenticated().catch(() => {});
+  await new Promise<void>((resolve, reject) =>
+    podio.authenticateWithApp(42, 'app-token', (e) => (e ? reject(e) : resolve())),
+  );
+};
+const freshDir = () => join(mkdtempSync(join(tmpdir(), 'tk-podio-')), 'store');
+
+describe('podioSessionStore inside podio-js', () => {
+  it('stores the tokens of one authentication; a new process reuses them without authenticating', async () => {
+    const dir = freshDir();
+    const store = fileStore({ path: dir });
+    const podio = newPodio(store);
+    await authenticate(podio);
+    const stored = await store.get('podio:u:app-42:app');
+    expect(stored?.value).toMatchObject({
+      accessToken: podio.authObject?.accessToken,
+      expiresIn: 28800,
+      ref: { type: 'app', id: 42 },
+      scope: 'app:all',
+    });
+    expect(stored?.value.expiresAt).toBeGreaterThan(Date.now());
+    const tokenRequests = api.counts.token;
+    const child = await runChild('podio-worker.ts', [dir, api.apiURL, api.clientId, api.clientSecret]);
+    expect(JSON.parse(child.stdout)).toEqual({ item_id: 7, title: 'An item' });
+    expect(api.counts.token).toBe(tokenRequests);
+  }, 30_000);
+
+  it("writes podio-js's own refresh after a 401 through the store", async () => {
+    const store = memoryStore();
+    const podio = newPodio(store);
+    await authenticate(podio);
+    const first = podio.authObject?.accessToken as string;
+    api.expire(first);
+    expect(await podio.request('GET', '/item/1')).toEqual({ item_id: 1, title: 'An item' });
+    const refreshed = (await store.get('podio:u:app-42:app'))?.value;
+    expect(refreshed?.accessToken).not.toBe(first);
+    expect(refreshed?.accessToken).toBe(podio.authObject?.accessToken);
+    expect(api.counts.invalidGrant).toBe(0);
+    // A new instance starts from the refreshed token.
+    const again = newPodio(store);
+    await again.isAuthenticated();
+    expect(await again.request('GET', '/item/2')).toEqual({ item_id: 2, title: 'An item' });
+  });
+
+  it('leaves nothing behind on sign-out', async () => {
+    const store = memoryStore();
+    const podio = newPodio(store);
+    await authenticate(podio);
+    podio._clearAuthentication();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await store.get('podio:u:app-42:app')).toBeUndefined();
+    await expect(newPodio(store).isAuthenticated()).rejects.toBeUndefined();
+  });
+
+  it('keeps auth types, keys and namespaces apart', async () => {
+    const store = memoryStore();
+    await authenticate(newPodio(store, 'app-42'));
+    await expect(newPodio(store, 'app-43').isAuthenticated()).rejects.toBeUndefined();
+    const keys: string[] = [];
+    for await (const k of store.keys()) keys.push(k);
+    expect(keys).toEqual(['podio:u:app-42:app']);
+  });
+
+  it('works through an encrypted store, with no token in clear', async () => {
+    const inner = memoryStore();
+    const store = encryptedStore(inner, { keys: { k: new Uint8Array(32).fill(5) }, current: 'k' });
+    const podio = newPodio(store);
+    await authenticate(podio);
+    expect(JSON.stringify((await inner.get('podio:u:app-42:app'))?.value)).not.toContain(podio.authObject?.accessToken);
+    const again = newPodio(store);
+    await again.isAuthenticated();
+    expect(await again.request('GET', '/item/3')).toEqual({ item_id: 3, title: 'An item' });
+  });
+
+  it('round-trips every field podio-js stores, exactly', async () => {
+    const store = memoryStore();
+    const session = podioSessionStore(store);
+    const auth = {
+      accessToken: 'a',
+      refreshToken: 'r',
+      expiresIn: 28800,
+      ref: { type: 'user', id: 1 },
+      transferToken: 't',
+      scope: 's',
+    };
+    await new Promise((r) => session.set(auth, 'server', r));
+    const back = await new Promise((r) => session.get('server', r));
+    expect(back).toEqual(auth);
+  });
+
+  it('lets podio-js see a failing store as an error (on write) or no session (on read), never a hang', async () => {
+    const broken: Store = {
+      ...memoryStore(),
+      get: async () => {
+        throw new Error('disk on fire');
+      },
+      set: async () => {
+        throw new Error('disk on fire');
+      },
+    };
+    const errors: unknown[] = [];
+    const session = podioSessionStore(broken, { onError: (e) => errors.push(e) });
+    const podio = new Podio.api(
+      { authType: 'app', clientId: api.clientId, clientSecret: api.clientSecret },
+      { apiURL: api.apiURL, sessionStore: session },
+    );
+    await expect(podio.isAuthenticated()).rejects.toBeUndefined();
+    const err = await new Promise((resolve) => podio.authenticateWithApp(42, 'app-token', resolve));
+    expect(String(err)).toContain('disk on fire');
+    expect(errors.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('reports a record it did not write and treats it as signed out', async () => {
+    const store = memoryStore();
+    await store.set('podio:server', { hello: 'world' });
+    const errors: { code?: string }[] = [];
+    const auth = await new Promise((r) =>
+      podioSessionStore(store, { onError: (e) => errors.push(e as never) }).get('server', r),
+    );
+    expect(auth).toBeUndefined();
+    expect(errors[0]?.code).toBe('TOKENKEEPER_CORRUPT_RECORD');
+  });
+
+  it('refuses bad options', () => {
+    expect(() => podioSessionStore(memoryStore(), { namespace: 'a:b' })).toThrow(/namespace/);
+    expect(() => podioSessionStore(memoryStore(), { key: '' })).toThrow(/key/);
+  });
+});
