@@ -5,8 +5,9 @@ import Podio from 'podio-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStore } from '../src/file.js';
 import { encryptedStore, memoryStore, type Store } from '../src/index.js';
-import { podioSessionStore } from '../src/podio.js';
+import { importPodioSessionFile, podioSessionStore } from '../src/podio.js';
 import { runChild } from './helpers/child.js';
+import { rejection } from './helpers/errors.js';
 import { startFakePodio } from './helpers/fake-podio.js';
 
 // Inside the real podio-js 1.6.1, against a loopback fake of the Podio API.
@@ -146,6 +147,16 @@ describe('podioSessionStore inside podio-js', () => {
     );
     expect(auth).toBeUndefined();
     expect(errors[0]?.code).toBe('TOKENKEEPER_CORRUPT_RECORD');
+  });
+
+  it("imports a session saved by podio-js's example file store", async () => {
+    const session = podioSessionStore(memoryStore());
+    const auth = { accessToken: 'a', refreshToken: 'r', expiresIn: 100, ref: { type: 'user', id: 3 } };
+    expect(await importPodioSessionFile(session, 'server', JSON.stringify(auth))).toBe(true);
+    expect(await new Promise((r) => session.get('server', r))).toEqual(auth);
+    expect(await importPodioSessionFile(session, 'server', '')).toBe(false);
+    const err = await rejection(importPodioSessionFile(session, 'server', '{"accessTok'));
+    expect(err.code).toBe('TOKENKEEPER_CORRUPT_RECORD');
   });
 
   it('refuses bad options', () => {

@@ -1,5 +1,6 @@
 import { TokenkeeperError } from '../errors.js';
 import { assertValidKey } from '../store/keys.js';
+import { isPlainObject } from '../store/records.js';
 import type { Store, StoreRecord } from '../store/types.js';
 
 /** The auth object podio-js keeps and hands to its session store. */
@@ -132,4 +133,32 @@ function toAuthObject(rec: StoreRecord): PodioAuthObject | undefined {
   const auth: Record<string, unknown> = {};
   for (const f of FIELDS) if (rec[f] !== undefined) auth[f] = rec[f];
   return auth as PodioAuthObject;
+}
+
+/**
+ * Moves a session saved by podio-js's example file store (`tmp/<authType>.json`, the auth
+ * object as JSON) into a session store. Returns false if the file is missing or empty; the
+ * file is left in place.
+ * @throws TokenkeeperError `TOKENKEEPER_CORRUPT_RECORD` if it is not a podio-js auth object.
+ */
+export async function importPodioSessionFile(
+  target: PodioSessionStore,
+  authType: PodioAuthType,
+  text: string | undefined,
+): Promise<boolean> {
+  if (text === undefined || text.trim() === '') return false;
+  let auth: unknown;
+  try {
+    auth = JSON.parse(text);
+  } catch {}
+  if (!isPlainObject(auth) || typeof auth.accessToken !== 'string') {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_CORRUPT_RECORD',
+      'This is not a podio-js session file (it should hold the auth object, with accessToken). Nothing was imported.',
+    );
+  }
+  await new Promise<void>((resolve, reject) =>
+    target.set(auth as PodioAuthObject, authType, (e) => (e ? reject(e) : resolve())),
+  );
+  return true;
 }
