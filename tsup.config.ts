@@ -11,6 +11,7 @@ export default defineConfig({
     keyv: 'src/keyv.ts',
     podio: 'src/podio.ts',
     sharetribe: 'src/sharetribe.ts',
+    solid: 'src/solid.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

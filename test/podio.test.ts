@@ -5,7 +5,7 @@ import Podio from 'podio-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStore } from '../src/file.js';
 import { encryptedStore, memoryStore, type Store } from '../src/index.js';
-import { importPodioSessionFile, podioSessionStore } from '../src/podio.js';
+import { fromPodioPhpRecord, importPodioSessionFile, podioSessionStore, toPodioPhpRecord } from '../src/podio.js';
 import { runChild } from './helpers/child.js';
 import { rejection } from './helpers/errors.js';
 import { startFakePodio } from './helpers/fake-podio.js';
@@ -159,7 +159,44 @@ describe('podioSessionStore inside podio-js', () => {
     expect(err.code).toBe('TOKENKEEPER_CORRUPT_RECORD');
   });
 
+  it('shares sessions with PHP services in podio-php shape (snake_case), inside podio-js', async () => {
+    const store = memoryStore();
+    const php = (s: Store) =>
+      new Podio.api(
+        { authType: 'app', clientId: api.clientId, clientSecret: api.clientSecret },
+        { apiURL: api.apiURL, sessionStore: podioSessionStore(s, { key: 'app-42', format: 'php' }) },
+      );
+    const podio = php(store);
+    await podio.isAuthenticated().catch(() => {});
+    await new Promise((resolve, reject) =>
+      podio.authenticateWithApp(42, 'app-token', (e) => (e ? reject(e) : resolve(0))),
+    );
+    const rec = (await store.get('podio:u:app-42:app'))?.value;
+    expect(rec).toMatchObject({
+      format: 'podio-php/1',
+      access_token: podio.authObject?.accessToken,
+      refresh_token: podio.authObject?.refreshToken,
+      expires_in: 28800,
+      ref: { type: 'app', id: 42 },
+      scope: 'app:all',
+    });
+    expect(rec?.expires_at).toBeGreaterThan(Date.now() / 1000);
+    // A record a PHP service wrote is read by podio-js.
+    await store.set('podio:u:app-42:app', {
+      format: 'podio-php/1',
+      access_token: rec?.access_token as string,
+      refresh_token: 'r',
+      expires_in: 100,
+    });
+    const again = php(store);
+    await again.isAuthenticated();
+    expect(await again.request('GET', '/item/5')).toEqual({ item_id: 5, title: 'An item' });
+    const auth = { accessToken: 'a', refreshToken: 'r', expiresIn: 5, ref: { type: 'user', id: 1 }, scope: 's' };
+    expect(fromPodioPhpRecord(toPodioPhpRecord(auth))).toEqual(auth);
+  });
+
   it('refuses bad options', () => {
+    expect(() => podioSessionStore(memoryStore(), { format: 'ruby' as never })).toThrow(/format/);
     expect(() => podioSessionStore(memoryStore(), { namespace: 'a:b' })).toThrow(/namespace/);
     expect(() => podioSessionStore(memoryStore(), { key: '' })).toThrow(/key/);
   });

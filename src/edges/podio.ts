@@ -30,6 +30,12 @@ export interface PodioSessionStoreOptions {
    * failed read calls back with no session, and a failed write calls back with the error.
    */
   onError?: (error: unknown) => void;
+  /**
+   * How records are shaped in the store: `js` (default, podio-js's camelCase) or `php`, the
+   * snake_case of podio-php's session managers (`access_token`, `refresh_token`, `expires_in`,
+   * `ref`, `scope`), so PHP and Node services can share one Redis or PostgreSQL store.
+   */
+  format?: 'js' | 'php';
 }
 
 /** What podio-js expects as `options.sessionStore`. */
@@ -67,6 +73,11 @@ export function podioSessionStore(store: Store, options: PodioSessionStoreOption
     );
   }
   const onError = options.onError ?? (() => {});
+  const format = options.format ?? 'js';
+  if (format !== 'js' && format !== 'php') {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', "podioSessionStore({ format }) must be 'js' or 'php'.");
+  }
+  const encode = format === 'php' ? toPodioPhpRecord : toRecord;
   const keyOf = (authType: PodioAuthType) => {
     if (typeof authType !== 'string' || authType.length === 0) {
       throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'podio-js passed no authType.');
@@ -108,7 +119,7 @@ export function podioSessionStore(store: Store, options: PodioSessionStoreOption
             await store.delete(key); // sign-out, or the SDK clearing before a refresh
             return;
           }
-          await store.set(key, toRecord(auth));
+          await store.set(key, encode(auth));
         })
         .then(
           () => callback?.(null), // podio-js checks `err !== null`: a bare callback() breaks its retries
@@ -129,9 +140,47 @@ function toRecord(auth: PodioAuthObject): StoreRecord {
 }
 
 function toAuthObject(rec: StoreRecord): PodioAuthObject | undefined {
+  if (rec.format === 'podio-php/1') return fromPodioPhpRecord(rec);
   if (rec.format !== 'podio-js/1' || typeof rec.accessToken !== 'string') return undefined;
   const auth: Record<string, unknown> = {};
   for (const f of FIELDS) if (rec[f] !== undefined) auth[f] = rec[f];
+  return auth as PodioAuthObject;
+}
+
+/**
+ * The record podio-php's session managers keep (snake_case, as in Podio's PHP docs), plus
+ * `format` and the absolute `expires_at` (seconds since the epoch). A PHP service reads it from
+ * the shared store's value (for the Redis store: the `d` field of the JSON at
+ * `<prefix>{<key>}:r`; for PostgreSQL: the `value` column).
+ */
+export function toPodioPhpRecord(auth: PodioAuthObject): StoreRecord {
+  const rec: StoreRecord = { format: 'podio-php/1' };
+  const set = (k: string, v: unknown) => {
+    if (v !== undefined) rec[k] = v as StoreRecord[string];
+  };
+  set('access_token', auth.accessToken);
+  set('refresh_token', auth.refreshToken);
+  set('expires_in', auth.expiresIn);
+  set('ref', auth.ref);
+  set('transfer_token', auth.transferToken);
+  set('scope', auth.scope);
+  if (typeof auth.expiresIn === 'number') rec.expires_at = Math.floor(Date.now() / 1000) + auth.expiresIn;
+  return rec;
+}
+
+/** Reads a podio-php shaped record (see {@link toPodioPhpRecord}) as podio-js's auth object. */
+export function fromPodioPhpRecord(rec: StoreRecord): PodioAuthObject | undefined {
+  if (typeof rec.access_token !== 'string') return undefined;
+  const auth: Record<string, unknown> = {};
+  const map: [string, keyof PodioAuthObject][] = [
+    ['access_token', 'accessToken'],
+    ['refresh_token', 'refreshToken'],
+    ['expires_in', 'expiresIn'],
+    ['ref', 'ref'],
+    ['transfer_token', 'transferToken'],
+    ['scope', 'scope'],
+  ];
+  for (const [from, to] of map) if (rec[from] !== undefined) auth[to] = rec[from];
   return auth as PodioAuthObject;
 }
 
