@@ -53,8 +53,9 @@ describe('podioSessionStore inside podio-js', () => {
     expect(api.counts.token).toBe(tokenRequests);
   }, 30_000);
 
-  it("writes podio-js's own refresh after a 401 through the store", async () => {
-    const store = memoryStore();
+  it("writes podio-js's own refresh after a 401 through the store; a new process reuses it", async () => {
+    const dir = freshDir();
+    const store = fileStore({ path: dir });
     const podio = newPodio(store);
     await authenticate(podio);
     const first = podio.authObject?.accessToken as string;
@@ -68,7 +69,11 @@ describe('podioSessionStore inside podio-js', () => {
     const again = newPodio(store);
     await again.isAuthenticated();
     expect(await again.request('GET', '/item/2')).toEqual({ item_id: 2, title: 'An item' });
-  });
+    const tokenRequests = api.counts.token;
+    const child = await runChild('podio-worker.ts', [dir, api.apiURL, api.clientId, api.clientSecret]);
+    expect(JSON.parse(child.stdout)).toEqual({ item_id: 7, title: 'An item' });
+    expect(api.counts.token).toBe(tokenRequests);
+  }, 30_000);
 
   it('leaves nothing behind on sign-out', async () => {
     const store = memoryStore();

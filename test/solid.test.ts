@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { clearSessionFromStorageAll, getSessionIdFromStorageAll, Session } from '@inrupt/solid-client-authn-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStore } from '../src/file.js';
-import { memoryStore } from '../src/index.js';
-import { SOLID_SESSION_INDEX, solidStorage } from '../src/solid.js';
+import { memoryStore, type Store } from '../src/index.js';
+import { clearSessionsFromStore, getSessionIdsFromStore, SOLID_SESSION_INDEX, solidStorage } from '../src/solid.js';
 import { runChild } from './helpers/child.js';
 import { rejection } from './helpers/errors.js';
 import { startFakeSolidOp } from './helpers/fake-solid-op.js';
@@ -87,9 +87,9 @@ describe('solidStorage inside @inrupt/solid-client-authn-node', () => {
     const storage = solidStorage(store);
     const ids = [(await login(storage)).info.sessionId, (await login(storage)).info.sessionId];
     const listed: string[] = [];
-    for await (const id of storage.sessionIds()) listed.push(id);
+    for await (const id of getSessionIdsFromStore(storage)) listed.push(id);
     expect(listed.sort()).toEqual(ids.sort());
-    expect(await storage.clearSessions()).toBe(2);
+    expect(await clearSessionsFromStore(storage)).toBe(2);
     expect(await getSessionIdFromStorageAll(solidStorage(store))).toEqual([]);
   });
 
@@ -101,6 +101,17 @@ describe('solidStorage inside @inrupt/solid-client-authn-node', () => {
     expect(JSON.stringify(raw?.value)).not.toContain(op.clientSecret);
     expect(JSON.stringify(raw?.value)).toContain('A256GCM');
     expect(await storage.get(`solidClientAuthenticationUser:${session.info.sessionId}`)).toContain(op.clientSecret);
+  });
+
+  it('makes a failing store a login error, with nothing stored corrupted', async () => {
+    const inner = memoryStore();
+    const kept = await login(solidStorage(inner));
+    const failing: Store = { ...inner, set: () => Promise.reject(new Error('disk full')) };
+    await expect(login(solidStorage(failing))).rejects.toThrow(/disk full/);
+    expect(await getSessionIdFromStorageAll(solidStorage(inner))).toEqual([kept.info.sessionId]);
+    expect(await solidStorage(inner).get(`solidClientAuthenticationUser:${kept.info.sessionId}`)).toContain(
+      op.clientId,
+    );
   });
 
   it('reads missing keys as undefined, never null', async () => {

@@ -170,3 +170,13 @@ export function solidStorage(store: Store, options: SolidStorageOptions = {}): S
     },
   };
 }
+
+/** Every session id registered in a {@link solidStorage}, streamed (the SDK's `getSessionIdFromStorageAll`, without the array). */
+export function getSessionIdsFromStore(storage: SolidStorage): AsyncIterable<string> {
+  return storage.sessionIds();
+}
+
+/** Deletes every session in a {@link solidStorage} (the SDK's `clearSessionFromStorageAll`); returns how many. */
+export function clearSessionsFromStore(storage: SolidStorage): Promise<number> {
+  return storage.clearSessions();
+}
