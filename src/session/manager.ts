@@ -5,6 +5,7 @@ import { memoryStore } from '../store/memory.js';
 import type { LockOptions, Store, StoreEntry } from '../store/types.js';
 import { TokenSet } from '../token/token-set.js';
 import { Emitter, type SessionEventName, type SessionEvents } from './events.js';
+import { checkGrant, type LoginGrant, renewByOf } from './grants.js';
 import {
   type ClientOptions,
   type EndpointOptions,
@@ -12,7 +13,7 @@ import {
   type RetryOptions,
   TokenEndpointError,
 } from './oauth.js';
-import { decodeSession, encodeSession, type RenewBy, type SessionRecord } from './record.js';
+import { decodeSession, encodeSession, type SessionRecord } from './record.js';
 import { type LogoutOptions, type LogoutResult, reauthRequired, Session, type SessionHost } from './session.js';
 
 export interface SessionManagerOptions extends EndpointOptions {
@@ -33,13 +34,6 @@ export interface SessionManagerOptions extends EndpointOptions {
    */
   lock?: Pick<LockOptions, 'leaseMs' | 'waitMs'>;
 }
-
-/** A grant to log in with. */
-export type LoginGrant =
-  | { grant: 'client_credentials'; scope?: string }
-  | { grant: 'password'; username: string; password: string; scope?: string }
-  | { grant: 'authorization_code'; code: string; redirectUri: string; codeVerifier?: string }
-  | { grant: 'refresh_token'; refreshToken: string; scope?: string };
 
 export interface LoginOptions {
   /** The id to store the session under. Default: the grant's name, as Podio's `authType`. */
@@ -406,42 +400,6 @@ export class SessionManager {
       this.#events.emit('logout', { sessionId: session.id, revoked });
       return { revoked };
     });
-  }
-}
-
-function renewByOf(grant: string, tokens: TokenSet): RenewBy {
-  if (tokens.refreshToken) return 'refresh_token';
-  return grant === 'client_credentials' ? 'client_credentials' : 'none';
-}
-
-function checkGrant(grant: LoginGrant): void {
-  const fail = (why: string) => new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', `login(): ${why}.`);
-  if (typeof grant !== 'object' || grant === null) throw fail('the first argument must be { grant: ... }');
-  const g = grant as Record<string, unknown>;
-  const need = (...fields: string[]) => {
-    for (const f of fields) {
-      if (typeof g[f] !== 'string' || (g[f] as string).length === 0) throw fail(`the ${g.grant} grant needs ${f}`);
-    }
-  };
-  for (const f of ['scope', 'codeVerifier']) {
-    if (g[f] !== undefined && typeof g[f] !== 'string') throw fail(`${f} must be a string`);
-  }
-  switch (g.grant) {
-    case 'client_credentials':
-      return;
-    case 'password':
-      need('username', 'password');
-      return;
-    case 'authorization_code':
-      need('code', 'redirectUri');
-      return;
-    case 'refresh_token':
-      need('refreshToken');
-      return;
-    default:
-      throw fail(
-        `unknown grant ${JSON.stringify(String(g.grant))}; use client_credentials, password, authorization_code or refresh_token`,
-      );
   }
 }
 
