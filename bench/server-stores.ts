@@ -36,7 +36,8 @@ export async function benchServerStores(): Promise<void> {
   // Redis: our store vs raw ioredis GET/SET of the same JSON, one shared connection each.
   const prefix = `${runId()}:`;
   const raw = new Redis(REDIS_URL);
-  const ours = redisStore({ client: new Redis(REDIS_URL), prefix });
+  const oursClient = new Redis(REDIS_URL);
+  const ours = redisStore({ client: oursClient, prefix });
   for (let i = 0; i < KEYS; i++) {
     await ours.set(`k${i}`, record);
     await raw.set(`${prefix}raw:${i}`, json);
@@ -158,6 +159,7 @@ export async function benchServerStores(): Promise<void> {
   for (const store of [ours, listRedis]) for await (const k of store.keys()) await store.delete(k);
   await raw.eval(`for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end`, 0, `${prefix}raw:*`);
   await ours.close();
+  await oursClient.quit(); // a store never closes a client it was given
   await pool.end();
   await raw.quit();
   db.close();

@@ -8,7 +8,7 @@ import { redisStore } from '../src/redis.js';
 import { lockOfKilledHolderFrees } from './helpers/dead-holder.js';
 import { rejection } from './helpers/errors.js';
 import { unusedPort } from './helpers/fake-as.js';
-import { REDIS_URL, runId } from './helpers/services.js';
+import { deleteRedisPrefixes, REDIS_URL, runId } from './helpers/services.js';
 
 /** A redis-server of the test's own, with an append-only file so a restart keeps its data. */
 async function startRedis(port: number, dir: string): Promise<ChildProcess> {
@@ -108,6 +108,7 @@ describe('redisStore faults', () => {
     expect(ok).toBe(true);
     for (let i = 0; i < 10; i++) expect((await store.get(`k${i}`))?.value).toEqual({ i });
     await store.close();
+    await deleteRedisPrefixes([prefix]);
   }, 30_000);
 
   it('frees the lock of a process killed while holding it when its lease ends', async () => {

@@ -6,11 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionManager } from '../../src/index.js';
 import { startChild, waitForOutput } from '../helpers/child.js';
 import { type FakeAuthServer, startFakeAuthServer } from '../helpers/fake-as.js';
-import { DATABASE_URL, REDIS_URL, runId } from '../helpers/services.js';
+import { DATABASE_URL, deleteRedisPrefixes, REDIS_URL, runId } from '../helpers/services.js';
 import { openStore, type StoreConfig } from '../helpers/store-config.js';
 
 let as: FakeAuthServer;
 const tables: string[] = [];
+const redisPrefixes: string[] = [];
 beforeAll(async () => {
   as = await startFakeAuthServer();
 });
@@ -19,12 +20,20 @@ afterAll(async () => {
   const pool = new pg.Pool({ connectionString: DATABASE_URL });
   for (const t of tables) await pool.query(`DROP TABLE IF EXISTS "${t}"`);
   await pool.end();
+  await deleteRedisPrefixes(redisPrefixes);
 });
 
 const stores: [string, (dir: string) => StoreConfig][] = [
   ['file store', (dir) => ({ kind: 'file', path: dir })],
   ['SQLite', (dir) => ({ kind: 'sqlite', path: `${dir}.db` })],
-  ['Redis', () => ({ kind: 'redis', url: REDIS_URL, prefix: `${runId()}:` })],
+  [
+    'Redis',
+    () => {
+      const prefix = `${runId()}:`;
+      redisPrefixes.push(prefix);
+      return { kind: 'redis', url: REDIS_URL, prefix };
+    },
+  ],
   [
     'PostgreSQL',
     () => {
