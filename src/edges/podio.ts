@@ -1,5 +1,5 @@
 import { TokenkeeperError } from '../errors.js';
-import { assertValidKey } from '../store/keys.js';
+import { assertValidKey, checkNamespace } from '../store/keys.js';
 import { isPlainObject } from '../store/records.js';
 import type { Store, StoreRecord } from '../store/types.js';
 
@@ -59,13 +59,7 @@ const FIELDS = ['accessToken', 'refreshToken', 'expiresIn', 'ref', 'transferToke
  *   { sessionStore: podioSessionStore(fileStore(), { key: `user-${userId}` }) });
  */
 export function podioSessionStore(store: Store, options: PodioSessionStoreOptions = {}): PodioSessionStore {
-  const namespace = options.namespace ?? 'podio';
-  if (typeof namespace !== 'string' || namespace.length === 0 || namespace.includes(':')) {
-    throw new TokenkeeperError(
-      'TOKENKEEPER_INVALID_ARGUMENT',
-      'podioSessionStore({ namespace }) must be a non-empty string without ":".',
-    );
-  }
+  const namespace = checkNamespace(options.namespace ?? 'podio', 'podioSessionStore()');
   if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0)) {
     throw new TokenkeeperError(
       'TOKENKEEPER_INVALID_ARGUMENT',

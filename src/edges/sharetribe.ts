@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TokenkeeperError } from '../errors.js';
 import { defaultStorePath, type FileStoreOptions, fileStore } from '../store/file/index.js';
-import { assertValidKey, describeType } from '../store/keys.js';
+import { assertValidKey, checkNamespace, describeType } from '../store/keys.js';
 import { memoryStore } from '../store/memory.js';
 import { isPlainObject } from '../store/records.js';
 import type { Store, StoreRecord } from '../store/types.js';
@@ -35,13 +35,7 @@ export interface SharetribeTokenStoreOptions {
  *   tokenStore: sharetribeTokenStore(redisStore({ url }), { key: marketplaceId }) });
  */
 export function sharetribeTokenStore(store: Store, options: SharetribeTokenStoreOptions = {}): SharetribeTokenStore {
-  const namespace = options.namespace ?? 'sharetribe';
-  if (typeof namespace !== 'string' || namespace.length === 0 || namespace.includes(':')) {
-    throw new TokenkeeperError(
-      'TOKENKEEPER_INVALID_ARGUMENT',
-      'sharetribeTokenStore({ namespace }) must be a non-empty string without ":".',
-    );
-  }
+  const namespace = checkNamespace(options.namespace ?? 'sharetribe', 'sharetribeTokenStore()');
   const key = `${namespace}:${options.key ?? 'token'}`;
   assertValidKey(key);
   return {

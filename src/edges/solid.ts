@@ -1,6 +1,6 @@
 import { type EncryptionOptions, encryptedStore } from '../codec/encrypted.js';
 import { TokenkeeperError } from '../errors.js';
-import { assertValidKey } from '../store/keys.js';
+import { assertValidKey, checkNamespace } from '../store/keys.js';
 import type { Store } from '../store/types.js';
 
 /** The storage interface of `@inrupt/solid-client-authn-*`: strings in and out. */
@@ -49,13 +49,7 @@ const USER_PREFIX = 'solidClientAuthenticationUser:';
  * number of processes lose none. Missing keys read as `undefined` (a `null` crashes the SDK).
  */
 export function solidStorage(store: Store, options: SolidStorageOptions = {}): SolidStorage {
-  const namespace = options.namespace ?? 'solid';
-  if (typeof namespace !== 'string' || namespace.length === 0 || namespace.includes(':')) {
-    throw new TokenkeeperError(
-      'TOKENKEEPER_INVALID_ARGUMENT',
-      'solidStorage({ namespace }) must be a non-empty string without ":".',
-    );
-  }
+  const namespace = checkNamespace(options.namespace ?? 'solid', 'solidStorage()');
   const cacheMs = options.cacheMs ?? 500;
   if (typeof cacheMs !== 'number' || !Number.isFinite(cacheMs) || cacheMs < 0) {
     throw new TokenkeeperError(

@@ -1,6 +1,6 @@
 import { type EncryptionOptions, encryptedStore } from '../codec/encrypted.js';
 import { isTokenkeeperError, TokenkeeperError } from '../errors.js';
-import { assertValidKey, describeType, MAX_KEY_LENGTH } from '../store/keys.js';
+import { assertValidKey, checkNamespace, describeType, MAX_KEY_LENGTH } from '../store/keys.js';
 import { memoryStore } from '../store/memory.js';
 import type { LockOptions, Store, StoreEntry } from '../store/types.js';
 import { TokenSet } from '../token/token-set.js';
@@ -75,14 +75,7 @@ export class SessionManager {
       );
     }
     this.#oauth = new OAuthClient(options, options.client, options.retry);
-    const namespace = options.namespace ?? 'tokenkeeper';
-    if (typeof namespace !== 'string' || namespace.length === 0 || namespace.length > 100 || namespace.includes(':')) {
-      throw new TokenkeeperError(
-        'TOKENKEEPER_INVALID_ARGUMENT',
-        `namespace must be a non-empty string of at most 100 characters without ':', got ${describeType(namespace)}.`,
-      );
-    }
-    assertValidKey(namespace, 'namespace');
+    const namespace = checkNamespace(options.namespace ?? 'tokenkeeper', 'new SessionManager()');
     const skew = options.refreshSkewMs ?? 60_000;
     if (typeof skew !== 'number' || !Number.isFinite(skew) || skew < 0) {
       throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'refreshSkewMs must be a non-negative number.');

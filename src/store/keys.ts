@@ -51,3 +51,26 @@ export function describeType(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   return typeof value;
 }
+
+/**
+ * Checks a `namespace` option (the key prefix an API or drop-in puts before its keys): a
+ * non-empty string of at most 100 characters, without `:` (the separator that keeps one
+ * namespace from reaching into another) and without what a key may not hold.
+ */
+export function checkNamespace(namespace: unknown, where: string): string {
+  if (
+    typeof namespace !== 'string' ||
+    namespace.length === 0 ||
+    namespace.length > 100 ||
+    namespace.includes(':') ||
+    FORBIDDEN.test(namespace)
+  ) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      `${where}: namespace must be a non-empty string of at most 100 characters without ":", got ${
+        typeof namespace === 'string' ? JSON.stringify(namespace.slice(0, 40)) : describeType(namespace)
+      }.`,
+    );
+  }
+  return namespace;
+}
