@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startJsonServer } from './json-server.js';
 
 /**
  * The part of the Podio API podio-js 1.6.1 uses, on 127.0.0.1: `POST /oauth/token`
@@ -28,53 +27,40 @@ export async function startFakePodio() {
       scope: 'app:all',
     };
   };
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => {
-      body += d;
-    });
-    req.on('end', () => {
-      const json = (status: number, data: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(data));
-      };
-      const url = new URL(req.url ?? '/', 'http://x');
-      if (req.method === 'POST' && url.pathname === '/oauth/token') {
-        counts.token++;
-        const p = new URLSearchParams(body);
-        if (p.get('client_id') !== clientId || p.get('client_secret') !== clientSecret) {
-          return json(401, { error: 'invalid_client', error_description: 'bad client' });
-        }
-        const grant = p.get('grant_type');
-        if (grant === 'app' && p.get('app_id') === '42' && p.get('app_token') === 'app-token')
-          return json(200, issue());
-        if (grant === 'refresh_token') {
-          counts.refresh++;
-          const rt = p.get('refresh_token') ?? '';
-          if (refresh.get(rt) !== false) {
-            counts.invalidGrant++;
-            return json(400, { error: 'invalid_grant', error_description: 'refresh token used or unknown' });
-          }
-          refresh.set(rt, true);
-          return json(200, issue());
-        }
-        counts.invalidGrant++;
-        return json(400, { error: 'invalid_grant', error_description: 'bad credentials' });
+  const server = await startJsonServer(({ req, url, body, json }) => {
+    if (req.method === 'POST' && url.pathname === '/oauth/token') {
+      counts.token++;
+      const p = new URLSearchParams(body);
+      if (p.get('client_id') !== clientId || p.get('client_secret') !== clientSecret) {
+        return json(401, { error: 'invalid_client', error_description: 'bad client' });
       }
-      if (req.method === 'GET' && url.pathname.startsWith('/item/')) {
-        counts.api++;
-        const auth = req.headers.authorization ?? '';
-        if (!auth.startsWith('OAuth2 ') || !access.has(auth.slice(7))) {
-          counts.unauthorized++;
-          return json(401, { error: 'invalid_token', error_description: 'expired_token' });
+      const grant = p.get('grant_type');
+      if (grant === 'app' && p.get('app_id') === '42' && p.get('app_token') === 'app-token') return json(200, issue());
+      if (grant === 'refresh_token') {
+        counts.refresh++;
+        const rt = p.get('refresh_token') ?? '';
+        if (refresh.get(rt) !== false) {
+          counts.invalidGrant++;
+          return json(400, { error: 'invalid_grant', error_description: 'refresh token used or unknown' });
         }
-        return json(200, { item_id: Number(url.pathname.split('/')[2]), title: 'An item' });
+        refresh.set(rt, true);
+        return json(200, issue());
       }
-      json(404, { error: 'not_found' });
-    });
+      counts.invalidGrant++;
+      return json(400, { error: 'invalid_grant', error_description: 'bad credentials' });
+    }
+    if (req.method === 'GET' && url.pathname.startsWith('/item/')) {
+      counts.api++;
+      const auth = req.headers.authorization ?? '';
+      if (!auth.startsWith('OAuth2 ') || !access.has(auth.slice(7))) {
+        counts.unauthorized++;
+        return json(401, { error: 'invalid_token', error_description: 'expired_token' });
+      }
+      return json(200, { item_id: Number(url.pathname.split('/')[2]), title: 'An item' });
+    }
+    json(404, { error: 'not_found' });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const apiURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const apiURL = server.base;
   return {
     apiURL,
     clientId,
@@ -84,10 +70,6 @@ export async function startFakePodio() {
     expire(accessToken: string) {
       access.delete(accessToken);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }

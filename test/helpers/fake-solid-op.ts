@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { startJsonServer } from './json-server.js';
 
 /**
  * A small OpenID provider on 127.0.0.1 for `@inrupt/solid-client-authn-node`: discovery, JWKS,
@@ -22,72 +21,60 @@ export async function startFakeSolidOp() {
     refresh.set(rt, { used: false, webid });
     return rt;
   };
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => {
-      body += d;
-    });
-    req.on('end', async () => {
-      const json = (status: number, data: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(data));
-      };
-      const url = new URL(req.url ?? '/', issuer);
-      if (url.pathname === '/.well-known/openid-configuration') {
-        return json(200, {
-          issuer,
-          authorization_endpoint: `${issuer}authorize`,
-          token_endpoint: `${issuer}token`,
-          jwks_uri: `${issuer}jwks`,
-          registration_endpoint: `${issuer}register`,
-          response_types_supported: ['code'],
-          subject_types_supported: ['public'],
-          id_token_signing_alg_values_supported: ['ES256'],
-          grant_types_supported: ['authorization_code', 'refresh_token'],
-          token_endpoint_auth_methods_supported: ['client_secret_basic'],
-          scopes_supported: ['openid', 'offline_access', 'webid'],
-          claims_supported: ['sub', 'webid', 'iss', 'aud', 'iat', 'exp'],
-        });
+  const server = await startJsonServer(async ({ req, url, body, json }) => {
+    if (url.pathname === '/.well-known/openid-configuration') {
+      return json(200, {
+        issuer,
+        authorization_endpoint: `${issuer}authorize`,
+        token_endpoint: `${issuer}token`,
+        jwks_uri: `${issuer}jwks`,
+        registration_endpoint: `${issuer}register`,
+        response_types_supported: ['code'],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: ['ES256'],
+        grant_types_supported: ['authorization_code', 'refresh_token'],
+        token_endpoint_auth_methods_supported: ['client_secret_basic'],
+        scopes_supported: ['openid', 'offline_access', 'webid'],
+        claims_supported: ['sub', 'webid', 'iss', 'aud', 'iat', 'exp'],
+      });
+    }
+    if (url.pathname === '/jwks') return json(200, { keys: [jwk] });
+    if (url.pathname === '/token' && req.method === 'POST') {
+      const auth = req.headers.authorization ?? '';
+      const [id, secret] = Buffer.from(auth.replace(/^Basic /, ''), 'base64')
+        .toString()
+        .split(':')
+        .map(decodeURIComponent);
+      if (id !== clientId || secret !== clientSecret) return json(401, { error: 'invalid_client' });
+      const p = new URLSearchParams(body);
+      if (p.get('grant_type') !== 'refresh_token') return json(400, { error: 'unsupported_grant_type' });
+      counts.refresh++;
+      const old = refresh.get(p.get('refresh_token') ?? '');
+      if (!old || old.used) {
+        counts.invalidGrant++;
+        return json(400, { error: 'invalid_grant' });
       }
-      if (url.pathname === '/jwks') return json(200, { keys: [jwk] });
-      if (url.pathname === '/token' && req.method === 'POST') {
-        const auth = req.headers.authorization ?? '';
-        const [id, secret] = Buffer.from(auth.replace(/^Basic /, ''), 'base64')
-          .toString()
-          .split(':')
-          .map(decodeURIComponent);
-        if (id !== clientId || secret !== clientSecret) return json(401, { error: 'invalid_client' });
-        const p = new URLSearchParams(body);
-        if (p.get('grant_type') !== 'refresh_token') return json(400, { error: 'unsupported_grant_type' });
-        counts.refresh++;
-        const old = refresh.get(p.get('refresh_token') ?? '');
-        if (!old || old.used) {
-          counts.invalidGrant++;
-          return json(400, { error: 'invalid_grant' });
-        }
-        old.used = true;
-        const idToken = await new SignJWT({ webid: old.webid })
-          .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-          .setIssuer(issuer)
-          .setAudience(clientId)
-          .setSubject(old.webid)
-          .setIssuedAt()
-          .setExpirationTime('1h')
-          .sign(privateKey);
-        return json(200, {
-          access_token: `sat-${randomBytes(9).toString('base64url')}`,
-          id_token: idToken,
-          refresh_token: mint(old.webid),
-          token_type: 'Bearer',
-          expires_in: 3600,
-          scope: 'openid offline_access webid',
-        });
-      }
-      json(404, { error: 'not_found' });
-    });
+      old.used = true;
+      const idToken = await new SignJWT({ webid: old.webid })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer(issuer)
+        .setAudience(clientId)
+        .setSubject(old.webid)
+        .setIssuedAt()
+        .setExpirationTime('1h')
+        .sign(privateKey);
+      return json(200, {
+        access_token: `sat-${randomBytes(9).toString('base64url')}`,
+        id_token: idToken,
+        refresh_token: mint(old.webid),
+        token_type: 'Bearer',
+        expires_in: 3600,
+        scope: 'openid offline_access webid',
+      });
+    }
+    json(404, { error: 'not_found' });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  issuer = `${server.base}/`;
   return {
     issuer,
     clientId,
@@ -95,10 +82,6 @@ export async function startFakeSolidOp() {
     counts,
     /** A refresh token for `webid`, as after an interactive login. */
     mintRefreshToken: (webid = 'https://pod.example/alice#me') => mint(webid),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }
