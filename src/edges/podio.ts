@@ -1,6 +1,6 @@
 import { TokenkeeperError } from '../errors.js';
 import { assertValidKey, checkNamespace } from '../store/keys.js';
-import { isPlainObject } from '../store/records.js';
+import { isPlainObject, parseJson } from '../store/records.js';
 import type { Store, StoreRecord } from '../store/types.js';
 
 /** The auth object podio-js keeps and hands to its session store. */
@@ -190,10 +190,7 @@ export async function importPodioSessionFile(
   text: string | undefined,
 ): Promise<boolean> {
   if (text === undefined || text.trim() === '') return false;
-  let auth: unknown;
-  try {
-    auth = JSON.parse(text);
-  } catch {}
+  const auth = parseJson(text);
   if (!isPlainObject(auth) || typeof auth.accessToken !== 'string') {
     throw new TokenkeeperError(
       'TOKENKEEPER_CORRUPT_RECORD',

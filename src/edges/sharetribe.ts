@@ -5,7 +5,7 @@ import { TokenkeeperError } from '../errors.js';
 import { defaultStorePath, type FileStoreOptions, fileStore } from '../store/file/index.js';
 import { assertValidKey, checkNamespace, describeType } from '../store/keys.js';
 import { memoryStore } from '../store/memory.js';
-import { isPlainObject } from '../store/records.js';
+import { isPlainObject, parseJson } from '../store/records.js';
 import type { Store, StoreRecord } from '../store/types.js';
 
 /** The token object the Sharetribe SDKs store: the token endpoint's JSON, `token_type` included. */
@@ -120,10 +120,7 @@ export async function importSharetribeTokenFile(
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw error;
   }
-  let token: unknown;
-  try {
-    token = JSON.parse(text);
-  } catch {}
+  const token = parseJson(text);
   if (!isPlainObject(token) || typeof token.access_token !== 'string') {
     throw new TokenkeeperError(
       'TOKENKEEPER_CORRUPT_RECORD',

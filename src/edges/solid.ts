@@ -1,6 +1,7 @@
 import { type EncryptionOptions, encryptedStore } from '../codec/encrypted.js';
 import { TokenkeeperError } from '../errors.js';
 import { assertValidKey, checkNamespace } from '../store/keys.js';
+import { parseJson } from '../store/records.js';
 import type { Store } from '../store/types.js';
 
 /** The storage interface of `@inrupt/solid-client-authn-*`: strings in and out. */
@@ -96,10 +97,7 @@ export function solidStorage(store: Store, options: SolidStorageOptions = {}): S
    * data, which its logout and clear always do.
    */
   const writeIndex = async (json: string): Promise<void> => {
-    let ids: unknown;
-    try {
-      ids = JSON.parse(json);
-    } catch {}
+    const ids = parseJson(json);
     if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string' && id.length > 0)) {
       throw new TokenkeeperError(
         'TOKENKEEPER_INVALID_RECORD',

@@ -74,6 +74,15 @@ function copyChild(value: unknown, freeze: boolean, depth: number, segment: stri
   }
 }
 
+/** The value `text` holds as JSON, or `undefined` if it is not JSON (truncated, hand-edited). */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
@@ -177,10 +186,7 @@ export function rowEntry(
   where: string,
   row: { value: string; version: number | string; expires_at: number | string | null },
 ): StoreEntry {
-  let value: unknown;
-  try {
-    value = JSON.parse(row.value);
-  } catch {}
+  const value = parseJson(row.value);
   if (!isPlainObject(value)) {
     throw new TokenkeeperError(
       'TOKENKEEPER_CORRUPT_RECORD',

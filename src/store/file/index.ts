@@ -11,6 +11,7 @@ import {
   copyRecord,
   isPlainObject,
   lockOptions,
+  parseJson,
   versionConflict,
 } from '../records.js';
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
@@ -229,10 +230,7 @@ export function fileStore(options: FileStoreOptions = {}): Store {
 }
 
 function parseRecordFile(text: string, key: string, file: string): RecordFile {
-  let rec: Partial<RecordFile> | undefined;
-  try {
-    rec = JSON.parse(text) as Partial<RecordFile>;
-  } catch {}
+  const rec = parseJson(text) as Partial<RecordFile> | undefined;
   if (
     rec === undefined ||
     !isPlainObject(rec) ||
