@@ -3,6 +3,8 @@
  * exports such as `tokenkeeper/file`.
  */
 
+export type { BrowserEncryptionKeyOptions } from './codec/browser-key.js';
+export { browserEncryptionKey } from './codec/browser-key.js';
 export type { EncryptionKey, EncryptionOptions } from './codec/encrypted.js';
 export { encryptedStore } from './codec/encrypted.js';
 export type { ErrorCode, LockHolder } from './errors.js';
@@ -15,9 +17,14 @@ export type { ClientAuthMethod, ClientOptions, EndpointOptions, RetryOptions } f
 export { TokenEndpointError } from './session/oauth.js';
 export type { LogoutOptions, LogoutResult } from './session/session.js';
 export { Session } from './session/session.js';
+export type { IndexedDbStoreOptions } from './store/browser/indexeddb.js';
+export { indexedDbStore } from './store/browser/indexeddb.js';
+export type { WebStorage, WebStorageStoreOptions } from './store/browser/web-storage.js';
+export { webStorageStore } from './store/browser/web-storage.js';
 export { assertValidKey, MAX_KEY_LENGTH } from './store/keys.js';
 export { memoryStore } from './store/memory.js';
 export type {
+  ChangeListener,
   DeleteOptions,
   JsonValue,
   Lease,

@@ -149,6 +149,7 @@ export function encryptedStore(inner: Store, options: EncryptionOptions): Store 
     close(): Promise<void> {
       return inner.close();
     },
+    ...(inner.watch ? { watch: inner.watch.bind(inner) } : {}),
   };
 }
 

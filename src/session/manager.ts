@@ -66,6 +66,8 @@ export class SessionManager {
   readonly #inflight = new Map<string, Promise<TokenSet>>();
   readonly #sessions = new Map<string, Session>();
   readonly #host: SessionHost;
+  #unwatch: (() => void) | undefined;
+  readonly #syncing = new Set<string>();
 
   constructor(options: SessionManagerOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -213,6 +215,8 @@ export class SessionManager {
 
   /** Closes the store if the manager created it (the default memory store); a store you passed stays open. */
   async close(): Promise<void> {
+    this.#unwatch?.();
+    this.#unwatch = undefined;
     if (this.#ownsStore) await this.store.close();
   }
 
@@ -243,10 +247,50 @@ export class SessionManager {
     if (session === undefined) {
       session = new Session(this.#host, sessionId, rec);
       this.#sessions.set(sessionId, session);
+      if (this.#unwatch === undefined && this.store.watch) {
+        this.#unwatch = this.store.watch((key) => this.#changed(key));
+      }
     } else {
       session._apply(rec);
     }
     return session;
+  }
+
+  /**
+   * Another tab (or process, for stores that can tell) wrote or deleted `key`: bring the sessions
+   * handed out here up to date with one read, so their next `getAccessToken()` is served from
+   * memory with the renewed token, or fails at once if the session was logged out.
+   */
+  #changed(key: string | undefined): void {
+    const prefix = this.#prefix();
+    const ids =
+      key === undefined ? [...this.#sessions.keys()] : key.startsWith(prefix) ? [key.slice(prefix.length)] : [];
+    for (const id of ids) {
+      const k = prefix + id;
+      if (!this.#sessions.has(id) || this.#syncing.has(k) || this.#inflight.has(k)) continue;
+      this.#syncing.add(k);
+      this.store
+        .get(k)
+        .then((entry) => {
+          const session = this.#sessions.get(id);
+          if (session === undefined || this.#inflight.has(k)) return;
+          if (entry === undefined) {
+            session._remove();
+            this.#sessions.delete(id);
+            this.#events.emit('logout', { sessionId: id, revoked: false });
+            return;
+          }
+          const rec = decodeSession(k, entry.value);
+          if (rec.updatedAt < session._updatedAt) return; // an older write arrived late
+          const wasActive = session.status === 'active';
+          session._apply(rec);
+          if (wasActive && rec.status === 'reauth-required') {
+            this.#events.emit('reauth-required', { sessionId: id, error: reauthRequired(id, rec.reason) });
+          }
+        })
+        .catch((error: unknown) => this.#events.emit('error', { sessionId: id, error }))
+        .finally(() => this.#syncing.delete(k));
+    }
   }
 
   async #withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {

@@ -31,6 +31,8 @@ export class Session {
   readonly id: string;
   readonly #host: SessionHost;
   #record: SessionRecord;
+  /** Set when the store said the record is gone (logged out in another tab): ask the store again. */
+  #removed = false;
 
   /** @internal */
   constructor(host: SessionHost, id: string, record: SessionRecord) {
@@ -66,7 +68,12 @@ export class Session {
    */
   async getAccessToken(options: { forceRefresh?: boolean } = {}): Promise<string> {
     const tokens = this.#record.tokens;
-    if (!options.forceRefresh && this.#record.status === 'active' && !tokens.isExpired(this.#host.refreshSkewMs)) {
+    if (
+      !options.forceRefresh &&
+      !this.#removed &&
+      this.#record.status === 'active' &&
+      !tokens.isExpired(this.#host.refreshSkewMs)
+    ) {
       return tokens.accessToken;
     }
     return (await this.#host.renew(this, tokens, options.forceRefresh === true)).accessToken;
@@ -95,6 +102,17 @@ export class Session {
   /** @internal the manager updates the session after reading or writing its record */
   _apply(record: SessionRecord): void {
     this.#record = record;
+    this.#removed = false;
+  }
+
+  /** @internal the record was deleted elsewhere: the next call asks the store (and fails) */
+  _remove(): void {
+    this.#removed = true;
+  }
+
+  /** @internal when the record was last written, to never apply an older one over it */
+  get _updatedAt(): number {
+    return this.#record.updatedAt;
   }
 
   toJSON(): Record<string, unknown> {

@@ -187,15 +187,18 @@ export function rowEntry(
   row: { value: string; version: number | string; expires_at: number | string | null },
 ): StoreEntry {
   const value = parseJson(row.value);
-  if (!isPlainObject(value)) {
-    throw new TokenkeeperError(
-      'TOKENKEEPER_CORRUPT_RECORD',
-      `The row for key ${JSON.stringify(key.slice(0, 80))} in ${where} does not hold a JSON object (edited by hand?). ` +
-        'Other keys are unaffected; delete the row (or set the key again) to recover.',
-      { key },
-    );
-  }
+  if (!isPlainObject(value)) throw corruptRecord(key, where, 'row');
   const entry: StoreEntry = { value: value as StoreRecord, version: Number(row.version) };
   if (row.expires_at !== null) entry.expiresAt = Number(row.expires_at);
   return entry;
+}
+
+/** `TOKENKEEPER_CORRUPT_RECORD` for what is stored under `key` in `where` (a row, an entry). */
+export function corruptRecord(key: string, where: string, what: string): TokenkeeperError {
+  return new TokenkeeperError(
+    'TOKENKEEPER_CORRUPT_RECORD',
+    `The ${what} for key ${JSON.stringify(key.slice(0, 80))} in ${where} does not hold a JSON object (edited by hand?). ` +
+      `Other keys are unaffected; delete the ${what} (or set the key again) to recover.`,
+    { key },
+  );
 }

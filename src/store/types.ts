@@ -101,6 +101,17 @@ export interface Store {
   lock(key: string, options?: LockOptions): Promise<Lease>;
   /** Frees connections and timers. Later calls throw `TOKENKEEPER_STORE_CLOSED`. */
   close(): Promise<void>;
+  /**
+   * Optional: calls `listener` when a key was written or deleted by someone else (another tab of
+   * this origin, for the browser stores), with the key, or `undefined` when any key may have
+   * changed. Returns a function that stops listening. The session manager uses it so idle tabs
+   * pick up a renewed token or a logout without reading the store on every call. Stores that
+   * cannot tell leave it out.
+   */
+  watch?(listener: ChangeListener): () => void;
 }
+
+/** See {@link Store.watch}. */
+export type ChangeListener = (key: string | undefined) => void;
 
 export type { LockHolder };

@@ -39,6 +39,10 @@ export interface TokenResponseBody {
 }
 
 interface Counts {
+  /** Token requests that arrived, counted before any latency. */
+  received: number;
+  /** Token requests whose client went away during the latency: never processed, as a server does. */
+  abandoned: number;
   refresh: number;
   clientCredentials: number;
   password: number;
@@ -51,6 +55,8 @@ interface Counts {
 }
 
 const zero = (): Counts => ({
+  received: 0,
+  abandoned: 0,
   refresh: 0,
   clientCredentials: 0,
   password: 0,
@@ -141,6 +147,18 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', fake.issuer);
+    // Pages on other loopback origins call it too (browser tests): allow CORS, as SPA-facing servers do.
+    res.setHeader('access-control-allow-origin', '*');
+    res.setHeader('access-control-expose-headers', 'www-authenticate');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'access-control-allow-methods': 'GET, POST',
+        'access-control-allow-headers': 'authorization, content-type, dpop',
+        'access-control-max-age': '600',
+      });
+      res.end();
+      return;
+    }
     const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
       res.end(JSON.stringify(body));
@@ -175,7 +193,18 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
       return;
     }
     if (url.pathname !== '/token') return json(404, { error: 'not_found' });
-    if (fake.latencyMs > 0) await new Promise((r) => setTimeout(r, fake.latencyMs));
+    fake.counts.received++;
+    if (fake.latencyMs > 0) {
+      let gone = false;
+      res.once('close', () => {
+        gone = !res.writableFinished;
+      });
+      await new Promise((r) => setTimeout(r, fake.latencyMs));
+      if (gone) {
+        fake.counts.abandoned++;
+        return;
+      }
+    }
     if (failures.left > 0) {
       failures.left--;
       fake.counts.failed++;

@@ -1,0 +1,128 @@
+import { LockTimeoutError } from '../../errors.js';
+import { assertValidKey } from '../keys.js';
+import { lockOptions } from '../records.js';
+import type { Lease, LockOptions } from '../types.js';
+
+/** The part of the Web Locks API (`navigator.locks`) the browser stores use. */
+export interface WebLockManager {
+  request(
+    name: string,
+    options: { ifAvailable?: boolean; signal?: AbortSignal },
+    callback: (lock: unknown) => unknown,
+  ): Promise<unknown>;
+}
+
+/**
+ * `navigator.locks` when this page has it. It is missing outside secure contexts (a page served
+ * over plain http from anything but localhost) and in very old browsers.
+ */
+export function browserLocks(): WebLockManager | undefined {
+  const locks = (globalThis as { navigator?: { locks?: WebLockManager } }).navigator?.locks;
+  return locks !== undefined && locks !== null && typeof locks.request === 'function' ? locks : undefined;
+}
+
+/**
+ * Store locks on the Web Locks API: one holder across every tab, worker and frame of an origin.
+ * The browser frees a lock the moment the tab holding it closes or crashes, so a tab closed in
+ * the middle of a refresh never wedges the others. The lease (`leaseMs`) is kept by a timer in
+ * the holding tab: it ends the lock if the holder neither releases nor extends it in time.
+ */
+export class WebLocks {
+  readonly #locks: WebLockManager;
+  readonly #prefix: string;
+
+  constructor(locks: WebLockManager, prefix: string) {
+    this.#locks = locks;
+    this.#prefix = prefix;
+  }
+
+  async acquire(key: string, options?: LockOptions): Promise<Lease> {
+    assertValidKey(key);
+    const { leaseMs, waitMs, signal } = lockOptions(options);
+    signal?.throwIfAborted();
+    const held = await this.#request(key, waitMs, signal);
+    if (held === undefined) throw new LockTimeoutError(key, waitMs);
+    return this.#lease(key, held, leaseMs);
+  }
+
+  /** Resolves with a function that frees the lock, or `undefined` when `waitMs` ran out. */
+  #request(key: string, waitMs: number, signal?: AbortSignal): Promise<(() => void) | undefined> {
+    const name = this.#prefix + key;
+    return new Promise((resolve, reject) => {
+      const onGranted = (lock: unknown) => {
+        if (lock === null) {
+          resolve(undefined); // ifAvailable, and someone holds it
+          return undefined;
+        }
+        return new Promise<void>((free) => resolve(() => free()));
+      };
+      if (waitMs === 0) {
+        this.#locks.request(name, { ifAvailable: true }, onGranted).catch(reject);
+        return;
+      }
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(timedOut), waitMs);
+      const onAbort = () => controller.abort(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      this.#locks
+        .request(name, { signal: controller.signal }, (lock) => {
+          done();
+          return onGranted(lock);
+        })
+        .catch((error: unknown) => {
+          done();
+          if (controller.signal.reason === timedOut) resolve(undefined);
+          else reject(controller.signal.aborted ? controller.signal.reason : error);
+        });
+    });
+  }
+
+  #lease(key: string, free: () => void, leaseMs: number): Lease {
+    const locks = this;
+    let expiresAt = Date.now() + leaseMs;
+    let state: 'held' | 'expired' | 'released' = 'held';
+    let release = free;
+    const expire = () => {
+      if (state !== 'held') return;
+      state = 'expired';
+      release();
+    };
+    let timer = setTimeout(expire, leaseMs);
+    return {
+      key,
+      get expiresAt() {
+        return expiresAt;
+      },
+      async release() {
+        clearTimeout(timer);
+        if (state === 'held') release();
+        state = 'released';
+      },
+      async extend(ms?: number) {
+        const { leaseMs: next } = lockOptions({ leaseMs: ms });
+        if (state === 'released') return false;
+        if (state === 'expired') {
+          // The lease ran out: it is ours again only if nobody took the lock since.
+          const again = await locks.#request(key, 0);
+          if (again === undefined) return false;
+          if ((state as string) === 'released') {
+            again(); // released while we asked
+            return false;
+          }
+          release = again;
+          state = 'held';
+        }
+        clearTimeout(timer);
+        expiresAt = Date.now() + next;
+        timer = setTimeout(expire, next);
+        return true;
+      },
+    };
+  }
+}
+
+const timedOut = Symbol('lock wait timed out');

@@ -1,0 +1,274 @@
+import { TokenkeeperError } from '../../errors.js';
+import { assertValidKey, assertValidPrefix, checkNamespace } from '../keys.js';
+import { LocalLocks } from '../local-locks.js';
+import {
+  checkDeleteOptions,
+  checkSetOptions,
+  closedError,
+  copyRecord,
+  corruptRecord,
+  isPlainObject,
+  parseJson,
+  versionConflict,
+} from '../records.js';
+import type {
+  ChangeListener,
+  DeleteOptions,
+  Lease,
+  LockOptions,
+  SetOptions,
+  Store,
+  StoreEntry,
+  StoreRecord,
+} from '../types.js';
+import { browserStorageError } from './errors.js';
+import { browserLocks, WebLocks } from './web-locks.js';
+
+export interface WebStorageStoreOptions {
+  /**
+   * Start of every entry this store writes in the storage (default `tokenkeeper`; no `:`), so it
+   * shares `localStorage` with the rest of the page. Entries are `<prefix>:r:<key>`, plus one
+   * `<prefix>:version` counter.
+   */
+  prefix?: string;
+  /**
+   * Take locks with the Web Locks API. Default: whenever the page has it. Without it the lock
+   * only excludes callers in this tab (`capabilities.crossProcessLock` is false): two tabs can
+   * then renew one session at once. Use {@link indexedDbStore} there; its fallback is cross-tab.
+   */
+  webLocks?: boolean;
+}
+
+/** The part of the Web Storage API (`localStorage`, `sessionStorage`) the store uses. */
+export type WebStorage = Pick<Storage, 'getItem' | 'setItem' | 'removeItem' | 'key' | 'length'>;
+
+interface Entry {
+  /** version */
+  v: number;
+  /** expiry, ms since the epoch, or null */
+  e: number | null;
+  /** the record */
+  r: StoreRecord;
+}
+
+/**
+ * A store in `localStorage` (the default) or `sessionStorage`: synchronous, small (about 5 MB per
+ * origin) and readable by every script of the page. Each read and each check-and-write runs
+ * without a pause, so it is atomic within a tab.
+ *
+ * Across tabs, Web Locks give one renewal at a time and the `storage` event feeds `watch`. But
+ * browsers copy `localStorage` between tabs asynchronously: there is no cross-tab transaction,
+ * so a compare-and-set is only safe under the store's lock (which is how the session manager
+ * uses it), and it relies on the browser delivering a write before the lock that followed it.
+ * {@link indexedDbStore} has real transactions; prefer it for sessions shared by many tabs.
+ *
+ * @example
+ * const store = webStorageStore(); // localStorage, entries under "tokenkeeper:"
+ * @throws TokenkeeperError `TOKENKEEPER_STORE_UNAVAILABLE` when storage is disabled or missing,
+ *   `TOKENKEEPER_STORE_FULL` (from `set`) when the quota is used up.
+ */
+export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOptions = {}): Store {
+  if (typeof options !== 'object' || options === null) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      'webStorageStore(storage, options): options must be an object.',
+    );
+  }
+  const area = storage ?? defaultStorage();
+  if (
+    typeof area !== 'object' ||
+    area === null ||
+    !['getItem', 'setItem', 'removeItem', 'key'].every(
+      (m) => typeof (area as unknown as Record<string, unknown>)[m] === 'function',
+    )
+  ) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      'webStorageStore(storage): storage must be a Web Storage object such as localStorage.',
+    );
+  }
+  const prefix = checkNamespace(options.prefix ?? 'tokenkeeper', 'webStorageStore()');
+  const recordPrefix = `${prefix}:r:`;
+  const counterKey = `${prefix}:version`;
+  const web = options.webLocks === false ? undefined : browserLocks();
+  if (options.webLocks === true && web === undefined) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_STORE_UNAVAILABLE',
+      'webStorageStore({ webLocks: true }): this page has no navigator.locks (it needs a secure context).',
+    );
+  }
+  const locks = web ? new WebLocks(web, `tokenkeeper:ls:${prefix}:`) : new LocalLocks();
+  const where = `web storage under ${JSON.stringify(`${prefix}:`)}`;
+  const name = `webstorage:${prefix}`;
+  const listeners = new Set<ChangeListener>();
+  let closed = false;
+
+  const open = () => {
+    if (closed) throw closedError(name);
+  };
+  const io = <T>(fn: () => T, key?: string): T => {
+    try {
+      return fn();
+    } catch (error) {
+      throw browserStorageError(error, where, key);
+    }
+  };
+  /** The live entry under `key`, removing it if it expired. */
+  const read = (key: string, now: number): Entry | undefined => {
+    const text = io(() => area.getItem(recordPrefix + key));
+    if (text === null) return undefined;
+    const entry = parseJson(text) as Entry | undefined;
+    if (
+      !isPlainObject(entry) ||
+      !Number.isSafeInteger(entry.v) ||
+      !isPlainObject(entry.r) ||
+      (entry.e !== null && typeof entry.e !== 'number')
+    ) {
+      throw corruptRecord(key, where, 'entry');
+    }
+    if (entry.e !== null && entry.e <= now) {
+      io(() => area.removeItem(recordPrefix + key));
+      return undefined;
+    }
+    return entry;
+  };
+  /** The version of `key` as stored, for a compare-and-set; a corrupt entry counts as present. */
+  const currentVersion = (key: string, now: number): number => {
+    try {
+      return read(key, now)?.v ?? 0;
+    } catch (error) {
+      if ((error as TokenkeeperError).code === 'TOKENKEEPER_CORRUPT_RECORD') return -1;
+      throw error;
+    }
+  };
+
+  const onStorage = (event: StorageEvent) => {
+    if (event.storageArea !== (area as unknown) || listeners.size === 0) return;
+    if (event.key === null) {
+      for (const listener of listeners) listener(undefined); // storage.clear()
+    } else if (event.key.startsWith(recordPrefix)) {
+      const key = event.key.slice(recordPrefix.length);
+      for (const listener of listeners) listener(key);
+    }
+  };
+  const target = globalThis as {
+    addEventListener?: typeof addEventListener;
+    removeEventListener?: typeof removeEventListener;
+  };
+
+  return {
+    name,
+    capabilities: { crossProcessLock: web !== undefined },
+
+    async get(key: string): Promise<StoreEntry | undefined> {
+      open();
+      assertValidKey(key);
+      const entry = read(key, Date.now());
+      if (entry === undefined) return undefined;
+      return entry.e === null
+        ? { value: entry.r, version: entry.v }
+        : { value: entry.r, version: entry.v, expiresAt: entry.e };
+    },
+
+    async set(key: string, value: StoreRecord, options?: SetOptions): Promise<number> {
+      open();
+      assertValidKey(key);
+      const now = Date.now();
+      const expiresAt = checkSetOptions(options, now);
+      const record = copyRecord(value);
+      const current = currentVersion(key, now);
+      if (options?.ifVersion !== undefined && current !== options.ifVersion) {
+        throw versionConflict(key, options.ifVersion, Math.max(current, 0));
+      }
+      const last = Number(io(() => area.getItem(counterKey))) || 0;
+      const version = Math.max(last, current) + 1; // never repeats for a key, even after a delete
+      const text = JSON.stringify({ v: version, e: expiresAt ?? null, r: record } satisfies Entry);
+      // The counter first: if the record then does not fit, a version number is skipped, no harm.
+      io(() => area.setItem(counterKey, String(version)), key);
+      io(() => area.setItem(recordPrefix + key, text), key);
+      return version;
+    },
+
+    async delete(key: string, options?: DeleteOptions): Promise<boolean> {
+      open();
+      assertValidKey(key);
+      checkDeleteOptions(options);
+      const now = Date.now();
+      const current = options?.ifVersion === undefined ? undefined : currentVersion(key, now);
+      if (options?.ifVersion !== undefined && current !== options.ifVersion) {
+        throw versionConflict(key, options.ifVersion, Math.max(current ?? 0, 0));
+      }
+      const existed = io(() => area.getItem(recordPrefix + key)) !== null;
+      let live = existed;
+      if (existed) {
+        try {
+          live = read(key, now) !== undefined;
+        } catch {
+          live = true; // a corrupt entry is removed like any other
+        }
+      }
+      io(() => area.removeItem(recordPrefix + key));
+      return live;
+    },
+
+    async *keys(prefix = ''): AsyncIterable<string> {
+      open();
+      assertValidPrefix(prefix);
+      // Storage can only be walked by index, and indexes shift as others write: take the matching
+      // names first (localStorage is a few MB at most), then yield those still there.
+      const start = recordPrefix + prefix;
+      const names: string[] = [];
+      io(() => {
+        for (let i = 0; i < area.length; i++) {
+          const k = area.key(i);
+          if (k?.startsWith(start)) names.push(k.slice(recordPrefix.length));
+        }
+      });
+      for (const key of names) {
+        let live = true;
+        try {
+          live = read(key, Date.now()) !== undefined;
+        } catch (error) {
+          if ((error as TokenkeeperError).code !== 'TOKENKEEPER_CORRUPT_RECORD') throw error;
+        }
+        if (live) yield key; // a corrupt entry is listed, so it can be found and deleted
+      }
+    },
+
+    lock(key: string, options?: LockOptions): Promise<Lease> {
+      if (closed) return Promise.reject(closedError(name));
+      return locks.acquire(key, options);
+    },
+
+    watch(listener: ChangeListener): () => void {
+      if (listeners.size === 0 && !closed) target.addEventListener?.('storage', onStorage);
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+        if (listeners.size === 0) target.removeEventListener?.('storage', onStorage);
+      };
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+      listeners.clear();
+      target.removeEventListener?.('storage', onStorage);
+    },
+  };
+}
+
+function defaultStorage(): WebStorage {
+  let storage: WebStorage | undefined;
+  try {
+    storage = (globalThis as { localStorage?: WebStorage }).localStorage;
+  } catch (error) {
+    throw browserStorageError(error, 'localStorage');
+  }
+  if (storage === undefined || storage === null) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_STORE_UNAVAILABLE',
+      'There is no localStorage here: pass a Storage to webStorageStore(), or use fileStore in Node.',
+    );
+  }
+  return storage;
+}
