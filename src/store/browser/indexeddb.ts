@@ -352,9 +352,10 @@ export function transact<T>(
   stores: string[],
   mode: IDBTransactionMode,
   body: (tx: IDBTransaction, finish: (value: T) => void, fail: (error: unknown) => void) => void,
+  durability: IDBTransactionDurability = mode === 'readwrite' ? 'strict' : 'default',
 ): Promise<T> {
   return new Promise((resolve, reject) => {
-    const tx = database.transaction(stores, mode, { durability: mode === 'readwrite' ? 'strict' : 'default' });
+    const tx = database.transaction(stores, mode, { durability });
     let result: T;
     let failure: unknown;
     tx.oncomplete = () => resolve(result);

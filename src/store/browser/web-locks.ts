@@ -30,10 +30,12 @@ export function browserLocks(): WebLockManager | undefined {
 export class WebLocks {
   readonly #locks: WebLockManager;
   readonly #prefix: string;
+  readonly #fence: LockFence | undefined;
 
-  constructor(locks: WebLockManager, prefix: string) {
+  constructor(locks: WebLockManager, prefix: string, fence?: LockFence) {
     this.#locks = locks;
     this.#prefix = prefix;
+    this.#fence = fence;
   }
 
   async acquire(key: string, options?: LockOptions): Promise<Lease> {
@@ -42,6 +44,14 @@ export class WebLocks {
     signal?.throwIfAborted();
     const held = await this.#request(key, waitMs, signal);
     if (held === undefined) throw new LockTimeoutError(key, waitMs);
+    if (this.#fence) {
+      try {
+        await this.#fence.wait(key);
+      } catch (error) {
+        held();
+        throw error;
+      }
+    }
     return this.#lease(key, held, leaseMs);
   }
 
@@ -85,11 +95,18 @@ export class WebLocks {
     const locks = this;
     let expiresAt = Date.now() + leaseMs;
     let state: 'held' | 'expired' | 'released' = 'held';
-    let release = free;
+    let free_ = free;
+    const fence = this.#fence;
+    // Frees the Web Lock, first leaving the fence for the next holder when there is one.
+    const release = async () => {
+      const f = free_;
+      if (fence) await fence.mark(key).catch(() => {});
+      f();
+    };
     const expire = () => {
       if (state !== 'held') return;
       state = 'expired';
-      release();
+      void release();
     };
     let timer = setTimeout(expire, leaseMs);
     return {
@@ -99,8 +116,9 @@ export class WebLocks {
       },
       async release() {
         clearTimeout(timer);
-        if (state === 'held') release();
+        const wasHeld = state === 'held';
         state = 'released';
+        if (wasHeld) await release();
       },
       async extend(ms?: number) {
         const { leaseMs: next } = lockOptions({ leaseMs: ms });
@@ -113,7 +131,7 @@ export class WebLocks {
             again(); // released while we asked
             return false;
           }
-          release = again;
+          free_ = again;
           state = 'held';
         }
         clearTimeout(timer);
@@ -126,3 +144,13 @@ export class WebLocks {
 }
 
 const timedOut = Symbol('lock wait timed out');
+
+/**
+ * What a store whose writes reach other tabs late (localStorage) needs around its Web Lock: the
+ * holder leaves a mark before it frees the lock, and the next holder waits until its own view
+ * of the storage has caught up with that mark before it reads anything.
+ */
+export interface LockFence {
+  mark(key: string): Promise<void>;
+  wait(key: string): Promise<void>;
+}

@@ -9,6 +9,7 @@ import {
   corruptRecord,
   isPlainObject,
   parseJson,
+  sleep,
   versionConflict,
 } from '../records.js';
 import type {
@@ -22,7 +23,8 @@ import type {
   StoreRecord,
 } from '../types.js';
 import { browserStorageError } from './errors.js';
-import { browserLocks, WebLocks } from './web-locks.js';
+import { idbFactory, openDatabase, transact } from './indexeddb.js';
+import { browserLocks, type LockFence, WebLocks } from './web-locks.js';
 
 export interface WebStorageStoreOptions {
   /**
@@ -32,9 +34,10 @@ export interface WebStorageStoreOptions {
    */
   prefix?: string;
   /**
-   * Take locks with the Web Locks API. Default: whenever the page has it. Without it the lock
-   * only excludes callers in this tab (`capabilities.crossProcessLock` is false): two tabs can
-   * then renew one session at once. Use {@link indexedDbStore} there; its fallback is cross-tab.
+   * Take locks with the Web Locks API (plus an IndexedDB fence). Default: whenever the page has
+   * both. Without them the lock only excludes callers in this tab (`capabilities.crossProcessLock`
+   * is false): two tabs can then renew one session at once, and the second is refused by a server
+   * that rotates refresh tokens. Use {@link indexedDbStore} there: its fallback is cross-tab.
    */
   webLocks?: boolean;
 }
@@ -56,11 +59,13 @@ interface Entry {
  * origin) and readable by every script of the page. Each read and each check-and-write runs
  * without a pause, so it is atomic within a tab.
  *
- * Across tabs, Web Locks give one renewal at a time and the `storage` event feeds `watch`. But
- * browsers copy `localStorage` between tabs asynchronously: there is no cross-tab transaction,
- * so a compare-and-set is only safe under the store's lock (which is how the session manager
- * uses it), and it relies on the browser delivering a write before the lock that followed it.
- * {@link indexedDbStore} has real transactions; prefer it for sessions shared by many tabs.
+ * Across tabs there is no transaction: browsers copy localStorage writes to other tabs
+ * asynchronously. The store's lock therefore pairs a Web Lock with a fence kept in IndexedDB, so
+ * the next holder reads only after the last holder's writes reached it; a compare-and-set is
+ * safe under that lock, which is how the session manager writes. Without Web Locks or IndexedDB
+ * the lock covers this tab only (`capabilities.crossProcessLock` is false). Browsers also write
+ * localStorage to disk lazily: a browser crash right after a refresh can lose the new token.
+ * {@link indexedDbStore} has real transactions and durable commits: prefer it for sessions.
  *
  * @example
  * const store = webStorageStore(); // localStorage, entries under "tokenkeeper:"
@@ -90,14 +95,24 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
   const prefix = checkNamespace(options.prefix ?? 'tokenkeeper', 'webStorageStore()');
   const recordPrefix = `${prefix}:r:`;
   const counterKey = `${prefix}:version`;
-  const web = options.webLocks === false ? undefined : browserLocks();
+  const counter = (): number => Number(area.getItem(counterKey)) || 0;
+  // Cross-tab locking needs Web Locks, and IndexedDB for the fence (see storageFence).
+  let web = options.webLocks === false ? undefined : browserLocks();
+  let fence: LockFence | undefined;
+  if (web !== undefined) {
+    try {
+      fence = storageFence(idbFactory(undefined, 'the lock fence'), `${prefix}:`, counter);
+    } catch {
+      web = undefined;
+    }
+  }
   if (options.webLocks === true && web === undefined) {
     throw new TokenkeeperError(
       'TOKENKEEPER_STORE_UNAVAILABLE',
-      'webStorageStore({ webLocks: true }): this page has no navigator.locks (it needs a secure context).',
+      'webStorageStore({ webLocks: true }): this page has no navigator.locks (it needs a secure context) or no IndexedDB.',
     );
   }
-  const locks = web ? new WebLocks(web, `tokenkeeper:ls:${prefix}:`) : new LocalLocks();
+  const locks = web ? new WebLocks(web, `tokenkeeper:ls:${prefix}:`, fence) : new LocalLocks();
   const where = `web storage under ${JSON.stringify(`${prefix}:`)}`;
   const name = `webstorage:${prefix}`;
   const listeners = new Set<ChangeListener>();
@@ -183,9 +198,19 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
       const last = Number(io(() => area.getItem(counterKey))) || 0;
       const version = Math.max(last, current) + 1; // never repeats for a key, even after a delete
       const text = JSON.stringify({ v: version, e: expiresAt ?? null, r: record } satisfies Entry);
-      // The counter first: if the record then does not fit, a version number is skipped, no harm.
-      io(() => area.setItem(counterKey, String(version)), key);
+      const previous = io(() => area.getItem(recordPrefix + key));
       io(() => area.setItem(recordPrefix + key, text), key);
+      // The counter after the record: a tab that sees the counter has seen the record (the lock
+      // fence relies on it). If the counter does not fit, the record is put back as it was.
+      try {
+        area.setItem(counterKey, String(version));
+      } catch (error) {
+        try {
+          if (previous === null) area.removeItem(recordPrefix + key);
+          else area.setItem(recordPrefix + key, previous);
+        } catch {}
+        throw browserStorageError(error, where, key);
+      }
       return version;
     },
 
@@ -208,6 +233,9 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
         }
       }
       io(() => area.removeItem(recordPrefix + key));
+      try {
+        area.setItem(counterKey, String(counter() + 1)); // deletes count too, for the lock fence
+      } catch {}
       return live;
     },
 
@@ -253,6 +281,54 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
       closed = true;
       listeners.clear();
       target.removeEventListener?.('storage', onStorage);
+    },
+  };
+}
+
+const FENCES = 'fences';
+const FENCE_WAIT_MS = 2_000;
+
+/**
+ * Browsers copy a tab's localStorage writes to other tabs asynchronously, and a Web Lock can
+ * reach the next tab before the writes its holder made (measured: without this, five tabs
+ * refreshing one session replay its refresh token). So the holder, before freeing the lock,
+ * records in IndexedDB (consistent across tabs) the store's write counter as it sees it; the next
+ * holder waits until its own copy of localStorage has reached that counter. The counter is
+ * written after every record, so reaching it means seeing the record. A counter that never
+ * arrives (the user cleared storage) stops the wait after 2 s.
+ */
+function storageFence(factory: IDBFactory, scope: string, counter: () => number): LockFence {
+  let opening: Promise<IDBDatabase> | undefined;
+  const db = () => {
+    opening ??= openDatabase(factory, 'tokenkeeper-fences', [FENCES], () => {
+      opening = undefined;
+    }).catch((error: unknown) => {
+      opening = undefined;
+      throw browserStorageError(error, 'IndexedDB (the lock fence of the web storage store)');
+    });
+    return opening;
+  };
+  return {
+    async mark(key) {
+      const seen = counter();
+      await transact(
+        await db(),
+        [FENCES],
+        'readwrite',
+        (tx, finish) => {
+          tx.objectStore(FENCES).put(seen, scope + key);
+          finish(undefined);
+        },
+        'relaxed',
+      ); // only tabs alive now read it: no need to wait for the disk
+    },
+    async wait(key) {
+      const expected = await transact<unknown>(await db(), [FENCES], 'readonly', (tx, finish) => {
+        tx.objectStore(FENCES).get(scope + key).onsuccess = (e) => finish((e.target as IDBRequest).result);
+      });
+      if (typeof expected !== 'number') return;
+      const deadline = Date.now() + FENCE_WAIT_MS;
+      while (counter() < expected && Date.now() < deadline) await sleep(2);
     },
   };
 }

@@ -136,3 +136,16 @@ async function stored(sessionId: string) {
 Object.assign(globalThis, {
   tabs: { setup, adopt, open, storm, token, startRefresh, keep, held, callKept, logout, stored, events: () => events },
 });
+
+/** The stored encryption key: is it extractable, and what does exporting it throw? */
+async function keyCheck(database: string) {
+  const options = await tk.browserEncryptionKey({ database });
+  const key = options.keys[options.current] as CryptoKey;
+  const exported = await crypto.subtle.exportKey('raw', key).then(
+    () => 'exported',
+    (error: Error) => error.name,
+  );
+  return { extractable: key.extractable, type: key.type, exported, ids: Object.keys(options.keys) };
+}
+
+Object.assign((globalThis as unknown as { tabs: object }).tabs, { keyCheck });

@@ -1,0 +1,184 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { callPage, launchChromium, openTab, type PageServer, startPageServer } from '../helpers/browser.js';
+import { type FakeAuthServer, startFakeAuthServer } from '../helpers/fake-as.js';
+
+type Outcome = { ok: boolean; value?: string; code?: string; message?: string };
+type StoreKind = 'indexeddb' | 'localStorage';
+
+let server: PageServer;
+let as: FakeAuthServer;
+let browser: Browser;
+let context: BrowserContext;
+let n = 0;
+
+beforeAll(async () => {
+  [server, as, browser] = await Promise.all([startPageServer(), startFakeAuthServer(), launchChromium()]);
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all([server?.close(), as?.close()]);
+});
+beforeEach(async () => {
+  as.resetCounts();
+  as.latencyMs = 0;
+  context = await browser.newContext();
+});
+afterEach(async () => {
+  await context.close();
+});
+
+/** `count` tabs of one origin, each with a SessionManager on the same store. */
+async function tabs(count: number, store: StoreKind, extra: { webLocks?: boolean; encrypted?: boolean } = {}) {
+  const name = `tk${Date.now().toString(36)}${n++}`;
+  const pages = await Promise.all(Array.from({ length: count }, () => openTab(context, server.origin)));
+  const setup = { store, name, tokenEndpoint: as.tokenEndpoint, revocationEndpoint: as.revocationEndpoint, ...extra };
+  const caps = [];
+  for (const page of pages) caps.push(await callPage<{ crossProcessLock: boolean }>(page, 'tabs', 'setup', setup));
+  return { pages, name, crossProcessLock: caps[0]?.crossProcessLock };
+}
+
+/** Stores a session whose access token is already stale (it expires within the refresh skew). */
+async function expiredSession(page: Page, sessionId: string) {
+  await callPage(page, 'tabs', 'adopt', sessionId, as.issue({ expiresIn: 5 }));
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('five tabs, one expired session, every tab asks at once', () => {
+  for (const [store, extra] of [
+    ['indexeddb', {}],
+    ['localStorage', {}],
+    ['indexeddb', { webLocks: false }],
+  ] as [StoreKind, { webLocks?: boolean }][]) {
+    const label = `${store}${extra.webLocks === false ? ' without Web Locks (IndexedDB lease)' : ' with Web Locks'}`;
+    it(`${label}: exactly 1 refresh request, no tab signed out`, async () => {
+      const { pages, crossProcessLock } = await tabs(5, store, extra);
+      expect(crossProcessLock).toBe(true);
+      await expiredSession(pages[0] as Page, 'alice');
+      for (const page of pages) expect(await callPage(page, 'tabs', 'open', 'alice')).toBe('active');
+      as.latencyMs = 100; // a slow server widens the window in which tabs could collide
+      const startAt = Date.now() + 300;
+      const results = (
+        await Promise.all(pages.map((page) => callPage<Outcome[]>(page, 'tabs', 'storm', 'alice', startAt, 20)))
+      ).flat();
+      expect(results).toHaveLength(100);
+      expect(results.filter((r) => !r.ok)).toEqual([]);
+      expect(new Set(results.map((r) => r.value)).size).toBe(1);
+      expect(as.counts.refresh).toBe(1);
+      expect(as.counts.invalidGrant).toBe(0);
+      expect(as.isActive(results[0]?.value as string)).toBe(true);
+      const refreshed = [];
+      for (const page of pages) {
+        const events = await callPage<{ event: string }[]>(page, 'tabs', 'events');
+        refreshed.push(events.filter((e) => e.event === 'refresh').length);
+        expect(events.filter((e) => e.event === 'reauth-required' || e.event === 'error')).toEqual([]);
+      }
+      expect(refreshed.reduce((a, b) => a + b)).toBe(1);
+    });
+  }
+
+  it('control: localStorage without Web Locks locks one tab only, and two tabs then both refresh', async () => {
+    const { pages, crossProcessLock } = await tabs(2, 'localStorage', { webLocks: false });
+    expect(crossProcessLock).toBe(false); // what the store reports, and the README documents
+    await expiredSession(pages[0] as Page, 'bob');
+    for (const page of pages) await callPage(page, 'tabs', 'open', 'bob');
+    as.latencyMs = 300;
+    const startAt = Date.now() + 200;
+    const results = (
+      await Promise.all(pages.map((page) => callPage<Outcome[]>(page, 'tabs', 'storm', 'bob', startAt, 1)))
+    ).flat();
+    expect(as.counts.refresh).toBe(2);
+    expect(as.counts.reuseDetected).toBe(1); // the rotation hazard the cross-tab lock exists for
+    expect(results.filter((r) => r.code === 'TOKENKEEPER_REAUTH_REQUIRED')).toHaveLength(1);
+  });
+});
+
+describe('a tab closed in the middle of its refresh', () => {
+  it('frees the lock at once; another tab takes over and no session is lost', async () => {
+    const { pages } = await tabs(3, 'indexeddb');
+    const [a, b, c] = pages as [Page, Page, Page];
+    await expiredSession(a, 'carol');
+    as.latencyMs = 2_000;
+    await callPage(a, 'tabs', 'startRefresh', 'carol');
+    await until(() => as.counts.received === 1, 'the refresh request of tab A to reach the server');
+    await a.close(); // the request went out; the tab is gone before the answer
+    as.latencyMs = 0;
+    const started = Date.now();
+    const taken = await callPage<Outcome>(b, 'tabs', 'token', 'carol');
+    expect(taken).toMatchObject({ ok: true });
+    expect(Date.now() - started).toBeLessThan(5_000); // not the 45 s lease: the browser freed the lock
+    await until(() => as.counts.abandoned === 1, 'the server to drop the abandoned request');
+    expect(as.counts.refresh).toBe(1); // B's; A's was never processed
+    expect(as.counts.invalidGrant).toBe(0);
+    expect(as.isActive(taken.value as string)).toBe(true);
+    expect(await callPage(c, 'tabs', 'token', 'carol')).toEqual({ ok: true, value: taken.value });
+    expect(as.counts.refresh).toBe(1);
+  });
+});
+
+describe('idle tabs follow what another tab did', () => {
+  for (const store of ['indexeddb', 'localStorage'] as StoreKind[]) {
+    it(`${store}: a renewed token reaches an idle tab by signal; its calls then read no store`, async () => {
+      const { pages } = await tabs(2, store);
+      const [a, b] = pages as [Page, Page];
+      await callPage(a, 'tabs', 'adopt', 'dave', as.issue({ expiresIn: 3600 }));
+      await callPage(b, 'tabs', 'keep', 'dave');
+      const before = await callPage<{ accessToken: string }>(b, 'tabs', 'held', 'dave');
+      const renewed = await callPage<Outcome>(a, 'tabs', 'token', 'dave', true);
+      expect(renewed.ok).toBe(true);
+      expect(renewed.value).not.toBe(before.accessToken);
+      await until(
+        async () => (await callPage<{ accessToken: string }>(b, 'tabs', 'held', 'dave')).accessToken === renewed.value,
+        'tab B to pick up the renewed token',
+      );
+      const calls = await callPage<{ results: Outcome[]; reads: number }>(b, 'tabs', 'callKept', 'dave', 50);
+      expect(calls.reads).toBe(0);
+      expect(new Set(calls.results.map((r) => r.value))).toEqual(new Set([renewed.value]));
+      expect(as.counts.refresh).toBe(1);
+    });
+
+    it(`${store}: a logout in one tab signs the session out in the others`, async () => {
+      const { pages } = await tabs(2, store);
+      const [a, b] = pages as [Page, Page];
+      await callPage(a, 'tabs', 'adopt', 'erin', as.issue({ expiresIn: 3600 }));
+      await callPage(b, 'tabs', 'keep', 'erin');
+      expect((await callPage<{ results: Outcome[] }>(b, 'tabs', 'callKept', 'erin', 1)).results[0]?.ok).toBe(true);
+      await callPage(a, 'tabs', 'logout', 'erin');
+      expect(as.counts.revocations).toBe(1);
+      await until(
+        async () => (await callPage<{ event: string }[]>(b, 'tabs', 'events')).some((e) => e.event === 'logout'),
+        'tab B to hear of the logout',
+      );
+      const after = await callPage<{ results: Outcome[] }>(b, 'tabs', 'callKept', 'erin', 1);
+      expect(after.results[0]).toMatchObject({ ok: false, code: 'TOKENKEEPER_NO_SESSION' });
+    });
+  }
+});
+
+describe('encryption at rest in the browser', () => {
+  it('keeps records encrypted under a non-extractable key that every tab shares', async () => {
+    const { pages, name } = await tabs(2, 'indexeddb', { encrypted: true });
+    const [a, b] = pages as [Page, Page];
+    const issued = as.issue({ expiresIn: 3600 });
+    await callPage(a, 'tabs', 'adopt', 'frank', issued);
+    const stored = JSON.stringify(await callPage(a, 'tabs', 'stored', 'frank'));
+    expect(stored).not.toContain(issued.access_token);
+    expect(stored).not.toContain(issued.refresh_token as string);
+    expect(stored).toContain('"alg":"A256GCM"');
+    expect(await callPage(b, 'tabs', 'token', 'frank')).toEqual({ ok: true, value: issued.access_token });
+    const key = await callPage<{ extractable: boolean; exported: string; ids: string[] }>(
+      b,
+      'tabs',
+      'keyCheck',
+      `${name}-keys`,
+    );
+    expect(key).toMatchObject({ extractable: false, exported: 'InvalidAccessError', ids: ['k1'] });
+  });
+});
