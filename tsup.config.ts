@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     file: 'src/file.ts',
     testing: 'src/testing.ts',
+    'testing-suite': 'src/testing/suite.ts',
     redis: 'src/redis.ts',
     postgres: 'src/postgres.ts',
     sqlite: 'src/sqlite.ts',

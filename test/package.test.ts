@@ -25,7 +25,7 @@ describe.skipIf(!built)('the built package', () => {
 
   it('loads every subpath export through ESM import and CommonJS require', () => {
     for (const [subpath, target] of Object.entries(pkg.exports as Record<string, unknown>)) {
-      if (subpath === './package.json') continue;
+      if (subpath === './package.json' || subpath === './browser') continue;
       const name = subpath === '.' ? 'tokenkeeper' : `tokenkeeper/${subpath.slice(2)}`;
       const t = target as { import: string; require: string; types: string };
       expect(existsSync(join(root, t.import)), t.import).toBe(true);
@@ -43,6 +43,17 @@ describe.skipIf(!built)('the built package', () => {
       });
       expect(esm.trim().length).toBeGreaterThan(0);
       expect(cjs.trim()).toBe(esm.trim());
+    }
+  });
+
+  it('ships a self-contained browser build: one ES module, no imports, no Node built-ins', async () => {
+    const target = (pkg.exports['./browser'] as { import: string }).import;
+    const text = readFileSync(join(root, target), 'utf8');
+    expect(text).not.toMatch(/\bimport\s*[{*"']|\bfrom\s*["']|require\(/);
+    expect(text).not.toMatch(/node:/);
+    const mod = await import(join(root, target));
+    for (const name of ['SessionManager', 'indexedDbStore', 'webStorageStore', 'browserEncryptionKey', 'memoryStore']) {
+      expect(typeof mod[name], name).toBe('function');
     }
   });
 
