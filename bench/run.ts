@@ -1,4 +1,5 @@
 // `npm run bench`: every figure is a ratio against a baseline measured in the same run.
+import { benchBrowser } from './browser.js';
 import { benchServerStores } from './server-stores.js';
 import { benchSessions } from './sessions.js';
 import { benchStores } from './stores.js';
@@ -8,6 +9,7 @@ const groups: Record<string, () => Promise<void>> = {
   stores: benchStores,
   'server-stores': benchServerStores,
   sessions: benchSessions,
+  browser: benchBrowser,
 };
 
 for (const [name, run] of Object.entries(groups)) {

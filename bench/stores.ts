@@ -4,14 +4,7 @@ import { join } from 'node:path';
 import { fileStore } from '../src/file.js';
 import { memoryStore } from '../src/index.js';
 import { comparePairs } from './harness.js';
-
-const record = {
-  accessToken: 'a'.repeat(40),
-  tokenType: 'Bearer',
-  expiresAt: Date.now() + 3_600_000,
-  refreshToken: 'r'.repeat(40),
-  scope: 'read write',
-};
+import { record } from './record.js';
 
 export async function benchStores(): Promise<void> {
   const mem = memoryStore();

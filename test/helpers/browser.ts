@@ -39,11 +39,15 @@ export interface PageServer {
  * for a sandboxed frame (storage blocked); `/tokenkeeper.js` is the shipped browser build;
  * `/stores.js` and `/tabs.js` are the page sides of the tests, bundled from source.
  */
-export async function startPageServer(): Promise<PageServer> {
+export async function startPageServer(extraEntries: Record<string, string> = {}): Promise<PageServer> {
   const buildFile = `${root}/dist/browser/tokenkeeper.js`;
   if (!existsSync(buildFile)) throw new Error('dist/browser/tokenkeeper.js is missing: run npm run build first.');
   const bundled = await build({
-    entryPoints: { stores: `${root}/test/browser/page/stores.ts`, tabs: `${root}/test/browser/page/tabs.ts` },
+    entryPoints: {
+      stores: `${root}/test/browser/page/stores.ts`,
+      tabs: `${root}/test/browser/page/tabs.ts`,
+      ...extraEntries,
+    },
     bundle: true,
     format: 'esm',
     platform: 'browser',

@@ -207,17 +207,18 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
         (tx, finish, fail) => {
           const records = tx.objectStore(RECORDS);
           const meta = tx.objectStore(META);
-          records.get(key).onsuccess = (e) => {
-            const row = (e.target as IDBRequest<Row | undefined>).result;
+          // Both reads at once; requests of one transaction complete in order, so the second
+          // one's success sees both results.
+          const read = records.get(key) as IDBRequest<Row | undefined>;
+          meta.get('version').onsuccess = (m) => {
+            const row = read.result;
             const current = liveVersion(row);
             if (ifVersion !== undefined && current !== ifVersion) return fail(versionConflict(key, ifVersion, current));
-            meta.get('version').onsuccess = (m) => {
-              const last = Number((m.target as IDBRequest<unknown>).result) || 0;
-              const next = Math.max(last, Number(row?.version) || 0) + 1; // never repeats, even after a delete
-              meta.put(next, 'version');
-              records.put({ k: key, value: json, version: next, expires_at: expiresAt ?? null } satisfies Row, key);
-              finish(next);
-            };
+            const last = Number((m.target as IDBRequest<unknown>).result) || 0;
+            const next = Math.max(last, Number(row?.version) || 0) + 1; // never repeats, even after a delete
+            meta.put(next, 'version');
+            records.put({ k: key, value: json, version: next, expires_at: expiresAt ?? null } satisfies Row, key);
+            finish(next);
           };
         },
         key,
