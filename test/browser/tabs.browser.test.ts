@@ -22,6 +22,7 @@ afterAll(async () => {
 beforeEach(async () => {
   as.resetCounts();
   as.latencyMs = 0;
+  as.dropAbandoned = false;
   context = await browser.newContext();
 });
 afterEach(async () => {
@@ -29,7 +30,11 @@ afterEach(async () => {
 });
 
 /** `count` tabs of one origin, each with a SessionManager on the same store. */
-async function tabs(count: number, store: StoreKind, extra: { webLocks?: boolean; encrypted?: boolean } = {}) {
+async function tabs(
+  count: number,
+  store: StoreKind,
+  extra: { webLocks?: boolean; encrypted?: boolean; leaseMs?: number } = {},
+) {
   const name = `tk${Date.now().toString(36)}${n++}`;
   const pages = await Promise.all(Array.from({ length: count }, () => openTab(context, server.origin)));
   const setup = { store, name, tokenEndpoint: as.tokenEndpoint, revocationEndpoint: as.revocationEndpoint, ...extra };
@@ -106,6 +111,7 @@ describe('a tab closed in the middle of its refresh', () => {
     const [a, b, c] = pages as [Page, Page, Page];
     await expiredSession(a, 'carol');
     as.latencyMs = 2_000;
+    as.dropAbandoned = true; // the server had not acted on it when the tab went away
     await callPage(a, 'tabs', 'startRefresh', 'carol');
     await until(() => as.counts.received === 1, 'the refresh request of tab A to reach the server');
     await a.close(); // the request went out; the tab is gone before the answer
@@ -120,6 +126,45 @@ describe('a tab closed in the middle of its refresh', () => {
     expect(as.isActive(taken.value as string)).toBe(true);
     expect(await callPage(c, 'tabs', 'token', 'carol')).toEqual({ ok: true, value: taken.value });
     expect(as.counts.refresh).toBe(1);
+  });
+
+  it('without Web Locks, the next tab takes over when the lease of the closed tab ends', async () => {
+    const { pages } = await tabs(2, 'indexeddb', { webLocks: false, leaseMs: 1_500 });
+    const [a, b] = pages as [Page, Page];
+    await expiredSession(a, 'gina');
+    as.latencyMs = 2_000;
+    as.dropAbandoned = true;
+    await callPage(a, 'tabs', 'startRefresh', 'gina');
+    await until(() => as.counts.received === 1, 'the refresh request of tab A to reach the server');
+    await a.close();
+    as.latencyMs = 0;
+    const started = Date.now();
+    const taken = await callPage<Outcome>(b, 'tabs', 'token', 'gina');
+    expect(taken).toMatchObject({ ok: true });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500); // it waited for the lease row to end
+    await until(() => as.counts.abandoned === 1, 'the server to drop the abandoned request');
+    expect(as.counts.refresh).toBe(1);
+    expect(as.isActive(taken.value as string)).toBe(true);
+  });
+
+  it('if the server had already rotated the token, the session is marked reauth-required, not left broken', async () => {
+    const { pages } = await tabs(2, 'indexeddb');
+    const [a, b] = pages as [Page, Page];
+    await expiredSession(a, 'hal');
+    await callPage(a, 'tabs', 'adopt', 'ivy', as.issue({ expiresIn: 3600 }));
+    as.latencyMs = 3_000; // dropAbandoned is false: the server rotates although nobody hears it
+    await callPage(a, 'tabs', 'startRefresh', 'hal');
+    await until(() => as.counts.received === 1, 'the refresh request of tab A to reach the server');
+    await a.close();
+    // Abandoned: tab A was gone before the answer, so it never stored the new tokens.
+    await until(() => as.counts.abandoned === 1 && as.counts.refresh === 1, 'the server to rotate the token');
+    as.latencyMs = 0;
+    const r = await callPage<Outcome>(b, 'tabs', 'token', 'hal');
+    expect(r).toMatchObject({ ok: false, code: 'TOKENKEEPER_REAUTH_REQUIRED' });
+    expect(as.counts.reuseDetected).toBe(1); // no client can tell a lost answer from none: the server can
+    const events = await callPage<{ event: string; sessionId: string }[]>(b, 'tabs', 'events');
+    expect(events.filter((e) => e.event === 'reauth-required').map((e) => e.sessionId)).toEqual(['hal']);
+    expect(await callPage(b, 'tabs', 'token', 'ivy')).toMatchObject({ ok: true }); // other sessions unaffected
   });
 });
 

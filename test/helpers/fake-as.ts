@@ -18,6 +18,12 @@ export interface FakeAuthServer {
   readonly counts: Counts;
   /** Delay before answering the token endpoint. */
   latencyMs: number;
+  /**
+   * When a client goes away during `latencyMs`, drop its request unprocessed (a server that had
+   * not committed yet). Default false: the request is processed anyway, as by a server that
+   * already rotated the token when the client gave up.
+   */
+  dropAbandoned: boolean;
   /** Lifetime of issued access tokens, in seconds. */
   accessTokenTtl: number;
   /** Answer the next `n` token requests with `status` (default 503). */
@@ -124,6 +130,7 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
     clientSecret,
     counts: zero(),
     latencyMs: 0,
+    dropAbandoned: false,
     accessTokenTtl: 3600,
     failNext(n, status = 503) {
       failures = { left: n, status };
@@ -195,15 +202,14 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
     if (url.pathname !== '/token') return json(404, { error: 'not_found' });
     fake.counts.received++;
     if (fake.latencyMs > 0) {
+      const drop = fake.dropAbandoned; // as set when the request arrived
       let gone = false;
       res.once('close', () => {
         gone = !res.writableFinished;
       });
       await new Promise((r) => setTimeout(r, fake.latencyMs));
-      if (gone) {
-        fake.counts.abandoned++;
-        return;
-      }
+      if (gone) fake.counts.abandoned++;
+      if (gone && drop) return;
     }
     if (failures.left > 0) {
       failures.left--;

@@ -19,6 +19,8 @@ export interface SetupOptions {
   tokenEndpoint: string;
   revocationEndpoint: string;
   encrypted?: boolean;
+  /** The manager's lock lease (default 45 s). */
+  leaseMs?: number;
 }
 
 async function setup(o: SetupOptions) {
@@ -34,6 +36,7 @@ async function setup(o: SetupOptions) {
     revocationEndpoint: o.revocationEndpoint,
     client: { clientId: 'public-client' },
     retry: { baseDelayMs: 5, maxDelayMs: 20 },
+    ...(o.leaseMs ? { lock: { leaseMs: o.leaseMs } } : {}),
     ...(o.encrypted ? { encryption: await tk.browserEncryptionKey({ database: `${o.name}-keys` }) } : {}),
   });
   for (const event of ['login', 'refresh', 'logout', 'reauth-required', 'error'] as const) {
