@@ -3,6 +3,7 @@ import { isTokenkeeperError, TokenkeeperError } from '../errors.js';
 import { assertValidKey, checkNamespace, describeType, MAX_KEY_LENGTH } from '../store/keys.js';
 import { memoryStore } from '../store/memory.js';
 import type { LockOptions, Store, StoreEntry } from '../store/types.js';
+import { withLock } from '../store/with-lock.js';
 import { TokenSet } from '../token/token-set.js';
 import { Emitter, type SessionEventName, type SessionEvents } from './events.js';
 import { checkGrant, type LoginGrant, renewByOf } from './grants.js';
@@ -293,13 +294,8 @@ export class SessionManager {
     }
   }
 
-  async #withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const lease = await this.store.lock(key, this.#lock);
-    try {
-      return await fn();
-    } finally {
-      await lease.release();
-    }
+  #withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(this.store, key, fn, this.#lock);
   }
 
   #obtain(grant: LoginGrant): Promise<TokenSet> {
