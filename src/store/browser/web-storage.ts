@@ -128,10 +128,8 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
       throw browserStorageError(error, where, key);
     }
   };
-  /** The live entry under `key`, removing it if it expired. */
-  const read = (key: string, now: number): Entry | undefined => {
-    const text = io(() => area.getItem(recordPrefix + key));
-    if (text === null) return undefined;
+  /** The live entry `text` holds for `key`, removing it if it expired. */
+  const parse = (key: string, text: string, now: number): Entry | undefined => {
     const entry = parseJson(text) as Entry | undefined;
     if (
       !isPlainObject(entry) ||
@@ -147,12 +145,18 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
     }
     return entry;
   };
-  /** The version of `key` as stored, for a compare-and-set; a corrupt entry counts as present. */
-  const currentVersion = (key: string, now: number): number => {
+  const textOf = (key: string): string | null => io(() => area.getItem(recordPrefix + key));
+  /**
+   * What is stored under `key`, read once: its text, and its version for a compare-and-set (0
+   * when absent or expired, -1 when corrupt: a corrupt entry counts as present).
+   */
+  const probe = (key: string, now: number): { text: string | null; version: number } => {
+    const text = textOf(key);
+    if (text === null) return { text, version: 0 };
     try {
-      return read(key, now)?.v ?? 0;
+      return { text, version: parse(key, text, now)?.v ?? 0 };
     } catch (error) {
-      if ((error as TokenkeeperError).code === 'TOKENKEEPER_CORRUPT_RECORD') return -1;
+      if ((error as TokenkeeperError).code === 'TOKENKEEPER_CORRUPT_RECORD') return { text, version: -1 };
       throw error;
     }
   };
@@ -178,7 +182,8 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
     async get(key: string): Promise<StoreEntry | undefined> {
       open();
       assertValidKey(key);
-      const entry = read(key, Date.now());
+      const text = textOf(key);
+      const entry = text === null ? undefined : parse(key, text, Date.now());
       if (entry === undefined) return undefined;
       return entry.e === null
         ? { value: entry.r, version: entry.v }
@@ -191,14 +196,12 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
       const now = Date.now();
       const expiresAt = checkSetOptions(options, now);
       const record = copyRecord(value);
-      const current = currentVersion(key, now);
+      const { text: previous, version: current } = probe(key, now);
       if (options?.ifVersion !== undefined && current !== options.ifVersion) {
         throw versionConflict(key, options.ifVersion, Math.max(current, 0));
       }
-      const last = Number(io(() => area.getItem(counterKey))) || 0;
-      const version = Math.max(last, current) + 1; // never repeats for a key, even after a delete
+      const version = Math.max(io(counter), current) + 1; // never repeats for a key, even after a delete
       const text = JSON.stringify({ v: version, e: expiresAt ?? null, r: record } satisfies Entry);
-      const previous = io(() => area.getItem(recordPrefix + key));
       io(() => area.setItem(recordPrefix + key, text), key);
       // The counter after the record: a tab that sees the counter has seen the record (the lock
       // fence relies on it). If the counter does not fit, the record is put back as it was.
@@ -218,25 +221,15 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
       open();
       assertValidKey(key);
       checkDeleteOptions(options);
-      const now = Date.now();
-      const current = options?.ifVersion === undefined ? undefined : currentVersion(key, now);
+      const { version: current } = probe(key, Date.now());
       if (options?.ifVersion !== undefined && current !== options.ifVersion) {
-        throw versionConflict(key, options.ifVersion, Math.max(current ?? 0, 0));
-      }
-      const existed = io(() => area.getItem(recordPrefix + key)) !== null;
-      let live = existed;
-      if (existed) {
-        try {
-          live = read(key, now) !== undefined;
-        } catch {
-          live = true; // a corrupt entry is removed like any other
-        }
+        throw versionConflict(key, options.ifVersion, Math.max(current, 0));
       }
       io(() => area.removeItem(recordPrefix + key));
       try {
         area.setItem(counterKey, String(counter() + 1)); // deletes count too, for the lock fence
       } catch {}
-      return live;
+      return current !== 0; // a corrupt entry is removed like any other
     },
 
     async *keys(prefix = ''): AsyncIterable<string> {
@@ -253,13 +246,8 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
         }
       });
       for (const key of names) {
-        let live = true;
-        try {
-          live = read(key, Date.now()) !== undefined;
-        } catch (error) {
-          if ((error as TokenkeeperError).code !== 'TOKENKEEPER_CORRUPT_RECORD') throw error;
-        }
-        if (live) yield key; // a corrupt entry is listed, so it can be found and deleted
+        // A corrupt entry is listed, so it can be found and deleted.
+        if (probe(key, Date.now()).version !== 0) yield key;
       }
     },
 
