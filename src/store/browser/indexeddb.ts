@@ -94,19 +94,8 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
   const locks = webLocks ? new WebLocks(webLocks, `tokenkeeper:idb:${dbName}:`) : undefined;
   const channel = new ChangeChannel(`tokenkeeper:idb:${dbName}`);
   const name = `indexeddb:${dbName}`;
-  let opening: Promise<IDBDatabase> | undefined;
+  const database = lazyDatabase(idb, dbName, [RECORDS, META, LEASES], where);
   let closed = false;
-
-  const db = (): Promise<IDBDatabase> => {
-    if (closed) return Promise.reject(closedError(name));
-    opening ??= openDatabase(idb, dbName, [RECORDS, META, LEASES], () => {
-      opening = undefined; // another tab upgrades the database: reopen on next use
-    }).catch((error: unknown) => {
-      opening = undefined;
-      throw browserStorageError(error, where);
-    });
-    return opening;
-  };
 
   const run = async <T>(
     stores: string[],
@@ -114,10 +103,11 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
     body: (tx: IDBTransaction, finish: (value: T) => void, fail: (error: unknown) => void) => void,
     key?: string,
   ): Promise<T> => {
-    const database = await db();
+    if (closed) throw closedError(name);
+    const opened = await database.open();
     if (closed) throw closedError(name);
     try {
-      return await transact(database, stores, mode, body);
+      return await transact(opened, stores, mode, body);
     } catch (error) {
       throw browserStorageError(error, where, mode === 'readwrite' ? key : undefined);
     }
@@ -129,9 +119,7 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
       throw corruptRecord(key, where, 'row');
     }
     if (row.expires_at !== null && row.expires_at <= now) return undefined;
-    const entry = rowEntry(key, where, row);
-    if (entry.expiresAt === undefined) delete entry.expiresAt;
-    return entry;
+    return rowEntry(key, where, row);
   };
 
   const idbLock = (key: string, options?: LockOptions): Promise<Lease> => {
@@ -286,9 +274,7 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
       if (closed) return;
       closed = true;
       channel.close();
-      const pending = opening;
-      opening = undefined;
-      if (pending) (await pending.catch(() => undefined))?.close();
+      await database.close();
     },
   };
 }
@@ -314,6 +300,30 @@ export function idbFactory(given: IDBFactory | undefined, where: string): IDBFac
     );
   }
   return factory;
+}
+
+/**
+ * A database opened on first use and kept open; opened again after another tab upgraded it (or
+ * the browser closed it), and after a failed open. Open failures are typed (`where` names it).
+ */
+export function lazyDatabase(factory: IDBFactory, name: string, stores: string[], where: string) {
+  let opening: Promise<IDBDatabase> | undefined;
+  return {
+    open(): Promise<IDBDatabase> {
+      opening ??= openDatabase(factory, name, stores, () => {
+        opening = undefined;
+      }).catch((error: unknown) => {
+        opening = undefined;
+        throw browserStorageError(error, where);
+      });
+      return opening;
+    },
+    async close(): Promise<void> {
+      const pending = opening;
+      opening = undefined;
+      if (pending) (await pending.catch(() => undefined))?.close();
+    },
+  };
 }
 
 /** Opens (creating at version 1) a database with these object stores, out-of-line keys. */

@@ -23,7 +23,7 @@ import type {
   StoreRecord,
 } from '../types.js';
 import { browserStorageError } from './errors.js';
-import { idbFactory, openDatabase, transact } from './indexeddb.js';
+import { idbFactory, lazyDatabase, transact } from './indexeddb.js';
 import { browserLocks, type LockFence, WebLocks } from './web-locks.js';
 
 export interface WebStorageStoreOptions {
@@ -286,21 +286,17 @@ const FENCE_WAIT_MS = 2_000;
  * arrives (the user cleared storage) stops the wait after 2 s.
  */
 function storageFence(factory: IDBFactory, scope: string, counter: () => number): LockFence {
-  let opening: Promise<IDBDatabase> | undefined;
-  const db = () => {
-    opening ??= openDatabase(factory, 'tokenkeeper-fences', [FENCES], () => {
-      opening = undefined;
-    }).catch((error: unknown) => {
-      opening = undefined;
-      throw browserStorageError(error, 'IndexedDB (the lock fence of the web storage store)');
-    });
-    return opening;
-  };
+  const database = lazyDatabase(
+    factory,
+    'tokenkeeper-fences',
+    [FENCES],
+    'IndexedDB (the lock fence of the web storage store)',
+  );
   return {
     async mark(key) {
       const seen = counter();
       await transact(
-        await db(),
+        await database.open(),
         [FENCES],
         'readwrite',
         (tx, finish) => {
@@ -311,7 +307,7 @@ function storageFence(factory: IDBFactory, scope: string, counter: () => number)
       ); // only tabs alive now read it: no need to wait for the disk
     },
     async wait(key) {
-      const expected = await transact<unknown>(await db(), [FENCES], 'readonly', (tx, finish) => {
+      const expected = await transact<unknown>(await database.open(), [FENCES], 'readonly', (tx, finish) => {
         tx.objectStore(FENCES).get(scope + key).onsuccess = (e) => finish((e.target as IDBRequest).result);
       });
       if (typeof expected !== 'number') return;
