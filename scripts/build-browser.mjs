@@ -35,35 +35,35 @@ for (const file of full.outputFiles) writeFileSync(file.path, file.contents);
 const nodeImports = Object.keys(full.metafile.inputs).filter((i) => i.startsWith('node:'));
 if (nodeImports.length > 0) throw new Error(`the browser build imports ${nodeImports.join(', ')}`);
 
-const sizes = {};
-for (const [label, contents] of [
-  ['SessionManager + indexedDbStore', "export { SessionManager, indexedDbStore } from './src/index.ts';"],
-  ['SessionManager + webStorageStore', "export { SessionManager, webStorageStore } from './src/index.ts';"],
-  ['the whole core (dist/browser/tokenkeeper.js)', "export * from './src/index.ts';"],
-]) {
+/** Minified and gzipped sizes of a bundle of `contents` (an entry module's text). */
+async function measure(contents, external = []) {
   const out = await build({
     ...common,
     stdin: { contents, resolveDir: process.cwd(), loader: 'ts' },
+    external,
     write: false,
   });
-  const code = out.outputFiles[0].contents;
-  sizes[label] = { minified: code.length, gzipped: gzipSync(code, { level: 9 }).length };
+  return sizeOf(out.outputFiles[0].contents);
 }
-// oauth4webapi's share: the part of the first bundle that is not ours.
-const ours = await build({
-  ...common,
-  stdin: {
-    contents: "export { SessionManager, indexedDbStore } from './src/index.ts';",
-    resolveDir: process.cwd(),
-    loader: 'ts',
-  },
-  external: ['oauth4webapi'],
-  write: false,
-});
-const oursGz = gzipSync(ours.outputFiles[0].contents, { level: 9 }).length;
+function sizeOf(code) {
+  return { minified: code.length, gzipped: gzipSync(code, { level: 9 }).length };
+}
 
-const main = sizes['SessionManager + indexedDbStore'].gzipped;
+const appEntry = "export { SessionManager, indexedDbStore } from './src/index.ts';";
+const app = await measure(appEntry);
+const main = app.gzipped;
+
 if (process.argv.includes('--report')) {
+  const fullJs = full.outputFiles.find((f) => f.path.endsWith('.js'));
+  const sizes = {
+    'SessionManager + indexedDbStore': app,
+    'SessionManager + webStorageStore': await measure(
+      "export { SessionManager, webStorageStore } from './src/index.ts';",
+    ),
+    'the whole core (dist/browser/tokenkeeper.js)': sizeOf(fullJs.contents),
+  };
+  // oauth4webapi's share: the part of the app's bundle that is not ours.
+  const oursGz = (await measure(appEntry, ['oauth4webapi'])).gzipped;
   const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
   for (const [label, s] of Object.entries(sizes)) {
     console.log(`${label.padEnd(46)} ${kb(s.minified).padStart(9)} minified ${kb(s.gzipped).padStart(8)} gzipped`);
