@@ -108,14 +108,13 @@ function startRefresh(sessionId: string) {
 /** The token this tab holds in memory for a session it loaded earlier: no store access. */
 function held(sessionId: string) {
   const session = kept.get(sessionId); // the Session object the app kept: reading it touches no store
-  return { accessToken: session?.tokens.accessToken, status: session?.status, reads };
+  return { accessToken: session?.tokens.accessToken, status: session?.status };
 }
 
 const kept = new Map<string, Session>();
 async function keep(sessionId: string) {
   const session = await manager.get(sessionId);
   if (session) kept.set(sessionId, session);
-  reads = 0;
 }
 
 /** Calls getAccessToken on the kept Session n times; returns the tokens and the reads it took. */
