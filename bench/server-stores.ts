@@ -155,7 +155,9 @@ export async function benchServerStores(): Promise<void> {
     }
   }
 
-  await pool.query(`DROP TABLE IF EXISTS "${table}", "${rawTable}", "${table}_list"`);
+  await pool.query(
+    `DROP TABLE IF EXISTS "${table}", "${rawTable}", "${table}_list", "${table}_locks", "${table}_list_locks"`,
+  );
   for (const store of [ours, listRedis]) for await (const k of store.keys()) await store.delete(k);
   await raw.eval(`for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end`, 0, `${prefix}raw:*`);
   await ours.close();

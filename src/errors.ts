@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'TOKENKEEPER_REAUTH_REQUIRED'
   | 'TOKENKEEPER_TOKEN_ENDPOINT'
   | 'TOKENKEEPER_DISCOVERY_FAILED'
-  | 'TOKENKEEPER_NO_SESSION';
+  | 'TOKENKEEPER_NO_SESSION'
+  | 'TOKENKEEPER_LEASE_LOST';
 
 export interface TokenkeeperErrorOptions {
   /** The underlying error, when there is one. Never holds secrets we put there. */

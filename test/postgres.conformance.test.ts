@@ -8,7 +8,7 @@ import { DATABASE_URL, runId } from './helpers/services.js';
 const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 20 });
 const tables: string[] = [];
 afterAll(async () => {
-  for (const t of tables) await pool.query(`DROP TABLE IF EXISTS "${t}"`);
+  for (const t of tables) await pool.query(`DROP TABLE IF EXISTS "${t}", "${t}_locks"`);
   await pool.end();
 });
 const table = () => {

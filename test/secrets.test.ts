@@ -40,7 +40,7 @@ describe('no secret in store errors', () => {
     const err = await rejection(store.set('k', { refreshToken: secret }));
     expect(err.code).toBe('TOKENKEEPER_STORE_UNAVAILABLE');
     expect(inspect(err, { depth: 20, showHidden: true })).not.toContain(secret);
-    await pool.query(`DROP TABLE "${table}"`);
+    await pool.query(`DROP TABLE "${table}", "${table}_locks"`);
     await pool.end();
   });
 });

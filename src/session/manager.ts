@@ -1,19 +1,14 @@
 import { type EncryptionOptions, encryptedStore } from '../codec/encrypted.js';
-import { isTokenkeeperError, TokenkeeperError } from '../errors.js';
+import { TokenkeeperError } from '../errors.js';
 import { assertValidKey, checkNamespace, describeType, MAX_KEY_LENGTH } from '../store/keys.js';
 import { memoryStore } from '../store/memory.js';
-import type { LockOptions, Store, StoreEntry } from '../store/types.js';
+import type { LockOptions, Store } from '../store/types.js';
 import { withLock } from '../store/with-lock.js';
 import { TokenSet } from '../token/token-set.js';
+import { RenewalEngine } from './engine/renewal.js';
 import { Emitter, type SessionEventName, type SessionEvents } from './events.js';
 import { checkGrant, type LoginGrant, renewByOf } from './grants.js';
-import {
-  type ClientOptions,
-  type EndpointOptions,
-  OAuthClient,
-  type RetryOptions,
-  TokenEndpointError,
-} from './oauth.js';
+import { type ClientOptions, type EndpointOptions, OAuthClient, type RetryOptions } from './oauth.js';
 import { decodeSession, encodeSession, type SessionRecord } from './record.js';
 import { type LogoutOptions, type LogoutResult, reauthRequired, Session, type SessionHost } from './session.js';
 
@@ -31,9 +26,24 @@ export interface SessionManagerOptions extends EndpointOptions {
   retry?: RetryOptions;
   /**
    * The lease and wait of the store lock taken to renew a session. The lease must outlast one
-   * renewal with its retries (default lease 45 s, wait 60 s).
+   * renewal with its retries (default lease 45 s, wait 60 s). Before each refresh request the
+   * lease is extended to at least the request's timeout plus 5 s, and nothing is sent unless
+   * the store confirms it.
    */
   lock?: Pick<LockOptions, 'leaseMs' | 'waitMs'>;
+  /**
+   * The server's refresh-token reuse grace window, in ms (default 0: none). Within it, a refresh
+   * whose answer was lost (a timeout, a connection reset after sending) is sent again at once
+   * with the same refresh token, so the session survives. See the README for which servers
+   * offer one.
+   */
+  rotationGraceMs?: number;
+  /**
+   * How long a process that finds another process's refresh undecided (a renewal mark in the
+   * record) waits for that process to store its result before taking the renewal over
+   * (default 10 s).
+   */
+  undecidedWaitMs?: number;
 }
 
 export interface LoginOptions {
@@ -64,7 +74,7 @@ export class SessionManager {
   readonly #events = new Emitter();
   readonly #lock: Pick<LockOptions, 'leaseMs' | 'waitMs'>;
   readonly #fetch: typeof fetch;
-  readonly #inflight = new Map<string, Promise<TokenSet>>();
+  readonly #engine: RenewalEngine;
   readonly #sessions = new Map<string, Session>();
   readonly #host: SessionHost;
   #unwatch: (() => void) | undefined;
@@ -93,10 +103,26 @@ export class SessionManager {
     this.store = options.encryption ? encryptedStore(base, options.encryption) : base;
     this.#lock = { leaseMs: options.lock?.leaseMs ?? 45_000, waitMs: options.lock?.waitMs ?? 60_000 };
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#engine = new RenewalEngine(
+      {
+        store: this.store,
+        oauth: this.#oauth,
+        events: this.#events,
+        lock: this.#lock as { leaseMs: number; waitMs: number },
+        refreshSkewMs: skew,
+        requestTimeoutMs: options.retry?.timeoutMs ?? 10_000,
+        rotationGraceMs: nonNegative('rotationGraceMs', options.rotationGraceMs ?? 0),
+        undecidedWaitMs: nonNegative('undecidedWaitMs', options.undecidedWaitMs ?? 10_000),
+      },
+      {
+        apply: (id, rec) => this.#sessions.get(id)?._apply(rec),
+        forget: (id) => this.#sessions.delete(id),
+      },
+    );
     this.#host = {
       refreshSkewMs: skew,
       fetch: this.#fetch,
-      renew: (session, stale, force) => this.#renew(session, stale, force),
+      renew: (session, stale, force) => this.#engine.renew(session.id, this.#key(session.id), stale, force),
       logout: (session, o) => this.#logout(session, o),
     };
   }
@@ -268,13 +294,13 @@ export class SessionManager {
       key === undefined ? [...this.#sessions.keys()] : key.startsWith(prefix) ? [key.slice(prefix.length)] : [];
     for (const id of ids) {
       const k = prefix + id;
-      if (!this.#sessions.has(id) || this.#syncing.has(k) || this.#inflight.has(k)) continue;
+      if (!this.#sessions.has(id) || this.#syncing.has(k) || this.#engine.busy(k)) continue;
       this.#syncing.add(k);
       this.store
         .get(k)
         .then((entry) => {
           const session = this.#sessions.get(id);
-          if (session === undefined || this.#inflight.has(k)) return;
+          if (session === undefined || this.#engine.busy(k)) return;
           if (entry === undefined) {
             session._remove();
             this.#sessions.delete(id);
@@ -311,104 +337,6 @@ export class SessionManager {
     }
   }
 
-  /** One renewal per session at a time in this process; the store lock covers the others. */
-  #renew(session: Session, stale: TokenSet | undefined, force: boolean): Promise<TokenSet> {
-    const key = this.#key(session.id);
-    let pending = this.#inflight.get(key);
-    if (pending === undefined) {
-      pending = this.#withLock(key, () => this.#renewLocked(session, key, stale, force)).finally(() => {
-        this.#inflight.delete(key);
-      });
-      this.#inflight.set(key, pending);
-    }
-    return pending;
-  }
-
-  async #renewLocked(session: Session, key: string, stale: TokenSet | undefined, force: boolean): Promise<TokenSet> {
-    const sessionId = session.id;
-    const entry = await this.store.get(key);
-    if (entry === undefined) {
-      this.#sessions.delete(sessionId);
-      throw new TokenkeeperError(
-        'TOKENKEEPER_NO_SESSION',
-        `There is no stored session ${JSON.stringify(sessionId)} (it was logged out or cleared). Log in again.`,
-        { key: sessionId },
-      );
-    }
-    const rec = decodeSession(key, entry.value);
-    session._apply(rec);
-    if (rec.status === 'reauth-required') throw reauthRequired(sessionId, rec.reason);
-    // Another process (or an earlier flight) may have renewed already: adopt its token.
-    const renewedElsewhere = stale === undefined || rec.tokens.accessToken !== stale.accessToken;
-    if (!rec.tokens.isExpired(this.refreshSkewMs) && (renewedElsewhere || !force)) return rec.tokens;
-
-    let tokens: TokenSet;
-    try {
-      tokens = await this.#renewal(sessionId, rec);
-    } catch (error) {
-      if (
-        isTokenkeeperError(error, 'TOKENKEEPER_INVALID_GRANT') ||
-        isTokenkeeperError(error, 'TOKENKEEPER_REAUTH_REQUIRED')
-      ) {
-        throw await this.#markReauth(session, key, entry, rec, error);
-      }
-      throw error; // network, 5xx: the stored session is untouched
-    }
-    if (tokens.refreshToken === undefined && rec.renewBy === 'refresh_token') {
-      tokens = tokens.with({ refreshToken: rec.tokens.refreshToken }); // the server did not rotate it
-    }
-    const next: SessionRecord = { ...rec, tokens, updatedAt: Date.now() };
-    try {
-      // Compare-and-set: if our lease ran out during a slow renewal and someone else wrote, do
-      // not overwrite their (newer) tokens.
-      await this.store.set(key, encodeSession(next), { ifVersion: entry.version });
-    } catch (error) {
-      if (!isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT')) throw error;
-      this.#events.emit('error', { sessionId, error });
-      const current = await this.store.get(key);
-      if (current === undefined) throw error;
-      const theirs = decodeSession(key, current.value);
-      session._apply(theirs);
-      return theirs.tokens;
-    }
-    session._apply(next);
-    this.#events.emit('refresh', { sessionId, grant: rec.grant, expiresAt: tokens.expiresAt });
-    return tokens;
-  }
-
-  #renewal(sessionId: string, rec: SessionRecord): Promise<TokenSet> {
-    if (rec.renewBy === 'refresh_token' && rec.tokens.refreshToken) {
-      return this.#oauth.refresh(rec.tokens.refreshToken);
-    }
-    if (rec.renewBy === 'client_credentials') return this.#oauth.clientCredentials(rec.scope);
-    return Promise.reject(reauthRequired(sessionId, 'no refresh token: the access token expired'));
-  }
-
-  async #markReauth(
-    session: Session,
-    key: string,
-    entry: StoreEntry,
-    rec: SessionRecord,
-    cause: TokenkeeperError,
-  ): Promise<TokenkeeperError> {
-    const reason = cause instanceof TokenEndpointError ? cause.oauthError : undefined;
-    const marked: SessionRecord = {
-      ...rec,
-      status: 'reauth-required',
-      reason: reason ?? 'expired',
-      updatedAt: Date.now(),
-    };
-    try {
-      await this.store.set(key, encodeSession(marked), { ifVersion: entry.version });
-      session._apply(marked);
-    } catch (error) {
-      this.#events.emit('error', { sessionId: session.id, error });
-    }
-    const error = cause.code === 'TOKENKEEPER_REAUTH_REQUIRED' ? cause : reauthRequired(session.id, reason, cause);
-    this.#events.emit('reauth-required', { sessionId: session.id, error });
-    return error;
-  }
-
   async #logout(session: Session, options: LogoutOptions): Promise<LogoutResult> {
     const key = this.#key(session.id);
     return this.#withLock(key, async () => {
@@ -434,6 +362,16 @@ export class SessionManager {
       return { revoked };
     });
   }
+}
+
+function nonNegative(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      `${name} must be a non-negative number of milliseconds.`,
+    );
+  }
+  return value;
 }
 
 function looksLikeStore(store: unknown): store is Store {

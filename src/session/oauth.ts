@@ -33,6 +33,11 @@ export interface EndpointOptions {
   revocationEndpoint?: string;
   /** Allow `http://` endpoints on hosts other than loopback. Never do this in production. */
   allowInsecureHttp?: boolean;
+  /**
+   * The largest token endpoint response accepted, in bytes (default 64 KiB). A larger one is
+   * refused with `TOKENKEEPER_INVALID_TOKEN_RESPONSE` before anything is stored.
+   */
+  maxResponseBytes?: number;
   /** A `fetch` to use instead of the global one (proxies, tracing). */
   fetch?: typeof fetch;
 }
@@ -43,20 +48,35 @@ export class TokenEndpointError extends TokenkeeperError {
   readonly oauthError: string | undefined;
   /** The HTTP status, if a response arrived. */
   readonly status: number | undefined;
+  /**
+   * True when the server may have processed the request although no usable answer came back (a
+   * timeout or a connection lost after sending, a gateway's 5xx): for a refresh, the server may
+   * have rotated the token.
+   */
+  readonly outcomeUnknown: boolean;
 
   constructor(
-    code: 'TOKENKEEPER_INVALID_GRANT' | 'TOKENKEEPER_TOKEN_ENDPOINT',
+    code: 'TOKENKEEPER_INVALID_GRANT' | 'TOKENKEEPER_TOKEN_ENDPOINT' | 'TOKENKEEPER_INVALID_TOKEN_RESPONSE',
     message: string,
-    details: { oauthError?: string; status?: number; cause?: unknown },
+    details: { oauthError?: string; status?: number; cause?: unknown; outcomeUnknown?: boolean },
   ) {
     super(code, message, { cause: details.cause });
     this.name = 'TokenEndpointError';
     this.oauthError = details.oauthError;
     this.status = details.status;
+    this.outcomeUnknown = details.outcomeUnknown === true;
   }
 }
 
+/**
+ * Called right before each refresh request is sent; throws to send nothing. The session engine
+ * uses it to confirm its lock lease will outlast the request (see `engine/renewal.ts`).
+ */
+export type SendGuard = () => Promise<void>;
+
 type Grant = { kind: 'refresh_token'; refreshToken: string } | { kind: 'other'; name: string };
+
+const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 
 const LOOPBACK = /^(localhost|.+\.localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 
@@ -70,6 +90,13 @@ export function checkEndpoint(what: string, value: unknown, allowInsecureHttp: b
     throw new TokenkeeperError(
       'TOKENKEEPER_INVALID_ARGUMENT',
       `${what} must be an absolute URL, got ${describe(value)}.`,
+    );
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      `${what} (${url.protocol}//${url.host}) must not carry a user name or password: they would be sent, and shown, ` +
+        'with every request. Give the client credentials as client.clientId and client.clientSecret.',
     );
   }
   if (url.protocol === 'https:') return url;
@@ -98,6 +125,9 @@ export class OAuthClient {
   readonly #client: oauth.Client;
   readonly #auth: oauth.ClientAuth;
   readonly #retry: Required<RetryOptions>;
+  readonly #maxResponseBytes: number;
+  /** Secrets the client itself sends: scrubbed from every server-supplied text we keep. */
+  readonly #secrets: string[];
   #server: Promise<oauth.AuthorizationServer> | undefined;
 
   constructor(endpoints: EndpointOptions, client: ClientOptions, retry: RetryOptions = {}) {
@@ -131,7 +161,9 @@ export class OAuthClient {
           : method === 'none'
             ? oauth.None()
             : invalidMethod(method);
-    this.#endpoints = endpoints;
+    this.#endpoints = { ...endpoints };
+    this.#maxResponseBytes = positive('maxResponseBytes', endpoints.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
+    this.#secrets = client.clientSecret ? [client.clientSecret] : [];
     this.#client = { client_id: client.clientId };
     this.#retry = {
       attempts: positive('retry.attempts', retry.attempts ?? 3),
@@ -150,13 +182,9 @@ export class OAuthClient {
     return this.#server;
   }
 
-  async canRevoke(): Promise<boolean> {
-    return (await this.server()).revocation_endpoint !== undefined;
-  }
-
   clientCredentials(scope?: string): Promise<TokenSet> {
     const params: Record<string, string> = scope ? { scope } : {};
-    return this.#token({ kind: 'other', name: 'client_credentials' }, (as, o) =>
+    return this.#token({ kind: 'other', name: 'client_credentials' }, [], (as, o) =>
       oauth.clientCredentialsGrantRequest(as, this.#client, this.#auth, params, o),
     );
   }
@@ -164,7 +192,7 @@ export class OAuthClient {
   password(username: string, password: string, scope?: string): Promise<TokenSet> {
     const params: Record<string, string> = { username, password };
     if (scope) params.scope = scope;
-    return this.#token({ kind: 'other', name: 'password' }, (as, o) =>
+    return this.#token({ kind: 'other', name: 'password' }, [password], (as, o) =>
       oauth.genericTokenEndpointRequest(as, this.#client, this.#auth, 'password', params, o),
     );
   }
@@ -174,20 +202,30 @@ export class OAuthClient {
     if (codeVerifier) params.set('code_verifier', codeVerifier);
     // The generic request: the app has already validated the callback (state, iss) before it
     // hands us the code, and ID Token validation is the app's business, not a token keeper's.
-    return this.#token({ kind: 'other', name: 'authorization_code' }, (as, o) =>
+    return this.#token({ kind: 'other', name: 'authorization_code' }, [code, codeVerifier ?? ''], (as, o) =>
       oauth.genericTokenEndpointRequest(as, this.#client, this.#auth, 'authorization_code', params, o),
     );
   }
 
-  refresh(refreshToken: string, scope?: string): Promise<TokenSet> {
-    return this.#token({ kind: 'refresh_token', refreshToken }, (as, o) =>
-      oauth.refreshTokenGrantRequest(
-        as,
-        this.#client,
-        this.#auth,
-        refreshToken,
-        scope ? { ...o, additionalParameters: { scope } } : o,
-      ),
+  /**
+   * The refresh_token grant. `guard` runs before every attempt and can stop it (the engine's
+   * lease fence). Retried only when the request surely did not reach the server, or the server
+   * answered 429 or 503 (it did not process it): a 500, 502 or 504, a timeout or a connection
+   * lost after sending may hide a rotation, so the error says `outcomeUnknown` instead.
+   */
+  refresh(refreshToken: string, scope?: string, guard?: SendGuard): Promise<TokenSet> {
+    return this.#token(
+      { kind: 'refresh_token', refreshToken },
+      [refreshToken],
+      (as, o) =>
+        oauth.refreshTokenGrantRequest(
+          as,
+          this.#client,
+          this.#auth,
+          refreshToken,
+          scope ? { ...o, additionalParameters: { scope } } : o,
+        ),
+      guard,
     );
   }
 
@@ -195,72 +233,155 @@ export class OAuthClient {
   async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
     const as = await this.server();
     if (as.revocation_endpoint === undefined) return false;
-    const response = await this.#send(as, { kind: 'other', name: 'revocation' }, (o) =>
+    const secrets = [token];
+    const response = await this.#send(as, { kind: 'other', name: 'revocation' }, secrets, undefined, (o) =>
       oauth.revocationRequest(as, this.#client, this.#auth, token, {
         ...o,
         additionalParameters: { token_type_hint: hint },
       }),
     );
     try {
-      await oauth.processRevocationResponse(response);
+      await oauth.processRevocationResponse(await this.#limited(response, 'revocation', false, secrets));
     } catch (error) {
-      throw endpointError(error, 'revocation', response.status);
+      throw endpointError(error, 'revocation', response.status, this.#scrubber(secrets));
     }
     return true;
   }
 
   async #token(
     grant: Grant,
+    secrets: string[],
     request: (as: oauth.AuthorizationServer, o: oauth.TokenEndpointRequestOptions) => Promise<Response>,
+    guard?: SendGuard,
   ): Promise<TokenSet> {
     const as = await this.server();
+    const what = grant.kind === 'refresh_token' ? 'refresh_token' : grant.name;
     const sentAt = Date.now(); // expiry counts from when we asked: never later than the server's clock
-    const response = await this.#send(as, grant, (o) => request(as, o));
+    const raw = await this.#send(as, grant, secrets, guard, (o) => request(as, o));
+    const rotates = grant.kind === 'refresh_token';
+    const response = await this.#limited(raw, what, rotates && raw.status === 200, secrets);
     let body: oauth.TokenEndpointResponse;
     try {
-      body = await (grant.kind === 'refresh_token'
+      body = await (rotates
         ? oauth.processRefreshTokenResponse(as, this.#client, response)
         : oauth.processGenericTokenEndpointResponse(as, this.#client, response));
     } catch (error) {
-      throw endpointError(error, grant.kind === 'refresh_token' ? 'refresh_token' : grant.name, response.status);
+      throw endpointError(error, what, response.status, this.#scrubber(secrets), rotates && response.status === 200);
     }
     return TokenSet.fromResponse(body, sentAt);
+  }
+
+  /** The response with its body read, refused past `maxResponseBytes` (never buffered whole). */
+  async #limited(response: Response, what: string, rotated: boolean, secrets: string[]): Promise<Response> {
+    const max = this.#maxResponseBytes;
+    const declared = Number(response.headers.get('content-length'));
+    const tooLarge = (): never => {
+      throw new TokenEndpointError(
+        'TOKENKEEPER_INVALID_TOKEN_RESPONSE',
+        `The ${what} response (HTTP ${response.status}) is larger than maxResponseBytes (${max} bytes); nothing was stored. ` +
+          'Raise maxResponseBytes if your server really sends tokens this large.',
+        { status: response.status, outcomeUnknown: rotated },
+      );
+    };
+    if (Number.isFinite(declared) && declared > max) {
+      await response.body?.cancel().catch(() => {});
+      tooLarge();
+    }
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = response.body?.getReader();
+    if (reader !== undefined) {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          size += value.byteLength;
+          if (size > max) {
+            await reader.cancel().catch(() => {});
+            tooLarge();
+          }
+          chunks.push(value);
+        }
+      } catch (error) {
+        if (error instanceof TokenkeeperError) throw error;
+        throw new TokenEndpointError(
+          'TOKENKEEPER_TOKEN_ENDPOINT',
+          `The ${what} response (HTTP ${response.status}) broke off while it was read (${this.#scrubber(secrets)(networkReason(error))}).`,
+          { status: response.status, outcomeUnknown: rotated || what === 'refresh_token' },
+        );
+      }
+    }
+    const body = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) {
+      body.set(c, at);
+      at += c.byteLength;
+    }
+    return new Response(response.status === 204 || response.status === 304 ? null : body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  }
+
+  /** Replaces every secret this request carried, and every URL's query, in a server-supplied text. */
+  #scrubber(secrets: string[]): (text: string) => string {
+    const all = [...this.#secrets, ...secrets].filter((s) => s.length >= 4);
+    return (text) => {
+      let out = scrubUrls(text);
+      for (const s of all) out = out.split(s).join('[redacted]');
+      return out;
+    };
   }
 
   /** Sends with a timeout and bounded retries; returns the first response that is not 5xx/429. */
   async #send(
     as: oauth.AuthorizationServer,
     grant: Grant,
+    secrets: string[],
+    guard: SendGuard | undefined,
     send: (o: oauth.TokenEndpointRequestOptions) => Promise<Response>,
   ): Promise<Response> {
     const { attempts, baseDelayMs, maxDelayMs, timeoutMs } = this.#retry;
     const what = grant.kind === 'refresh_token' ? 'refresh_token' : grant.name;
+    const rotates = grant.kind === 'refresh_token';
+    const scrub = this.#scrubber(secrets);
     for (let attempt = 1; ; attempt++) {
       let response: Response | undefined;
       let failure: unknown;
+      await guard?.();
       try {
         response = await send(this.#requestOptions(timeoutMs));
       } catch (error) {
         failure = error;
       }
       if (response !== undefined && response.status < 500 && response.status !== 429) return response;
-      const retryable = response !== undefined || grant.kind !== 'refresh_token' || surelyNotSent(failure);
+      // A refresh is sent again only when the server surely did not process it: refused before
+      // connecting, or answered 429/503 (RFC 9110: not processed). A 500, 502 or 504 may come
+      // after the server rotated the token (a gateway timing out on it, for one).
+      const notProcessed =
+        response === undefined ? surelyNotSent(failure) : response.status === 429 || response.status === 503;
+      const retryable = !rotates || notProcessed;
       if (!retryable || attempt >= attempts) {
+        const tries = `after ${attempt} ${attempt === 1 ? 'try' : 'tries'}`;
+        const unknown = rotates && !notProcessed;
         if (response !== undefined) {
+          await response.body?.cancel().catch(() => {});
           throw new TokenEndpointError(
             'TOKENKEEPER_TOKEN_ENDPOINT',
-            `The ${what} request to ${endpointOf(as, what)} failed with HTTP ${response.status} after ${attempt} ${
-              attempt === 1 ? 'try' : 'tries'
+            `The ${what} request to ${endpointOf(as, what)} failed with HTTP ${response.status} ${tries}${
+              unknown ? '; not retried, since the server may have processed it' : ''
             }. The stored session is unchanged; try again later.`,
-            { status: response.status },
+            { status: response.status, outcomeUnknown: unknown },
           );
         }
+        const reason = scrub(networkReason(failure));
         throw new TokenEndpointError(
           'TOKENKEEPER_TOKEN_ENDPOINT',
-          `The ${what} request to ${endpointOf(as, what)} failed (${networkReason(failure)}) after ${attempt} ${
-            attempt === 1 ? 'try' : 'tries'
-          }${retryable ? '' : '; not retried, since the server may have processed it'}. The stored session is unchanged.`,
-          { cause: redactedCause(failure, networkReason(failure)) },
+          `The ${what} request to ${endpointOf(as, what)} failed (${reason}) ${tries}${
+            retryable ? '' : '; not retried, since the server may have processed it'
+          }. The stored session is unchanged.`,
+          { cause: redactedCause(failure, reason), outcomeUnknown: unknown },
         );
       }
       const retryAfter = Number(response?.headers.get('retry-after'));
@@ -315,10 +436,11 @@ export class OAuthClient {
         lastError = error;
       }
     }
+    const reason = scrubUrls(networkReason(lastError));
     throw new TokenkeeperError(
       'TOKENKEEPER_DISCOVERY_FAILED',
-      `Discovery of ${issuer.href} failed (${networkReason(lastError)}). Check the issuer URL, or give tokenEndpoint to skip discovery.`,
-      { cause: redactedCause(lastError, networkReason(lastError)) },
+      `Discovery of ${issuer.origin}${issuer.pathname} failed (${reason}). Check the issuer URL, or give tokenEndpoint to skip discovery.`,
+      { cause: redactedCause(lastError, reason) },
     );
   }
 }
@@ -345,28 +467,51 @@ function networkReason(error: unknown): string {
   return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(error);
 }
 
-function endpointError(error: unknown, what: string, status: number): TokenkeeperError {
+/**
+ * `error` from processing a token or revocation response, as a typed error. Everything the server
+ * wrote is passed through `scrub` (a server may echo the token it was sent), and only then cut.
+ */
+function endpointError(
+  error: unknown,
+  what: string,
+  status: number,
+  scrub: (text: string) => string,
+  rotated = false,
+): TokenkeeperError {
   if (error instanceof TokenkeeperError) return error;
   if (error instanceof oauth.ResponseBodyError) {
-    // error_description is the server's prose; keep it short and free of anything token-like.
-    const description = error.error_description ? `: ${error.error_description.slice(0, 200)}` : '';
+    const code = scrub(String(error.error)).slice(0, 100);
+    const description = error.error_description ? `: ${scrub(error.error_description).slice(0, 200)}` : '';
     const invalidGrant = error.error === 'invalid_grant';
     return new TokenEndpointError(
       invalidGrant ? 'TOKENKEEPER_INVALID_GRANT' : 'TOKENKEEPER_TOKEN_ENDPOINT',
-      `The server refused the ${what} request with ${error.error} (HTTP ${status})${description}.${
+      `The server refused the ${what} request with ${code} (HTTP ${status})${description}.${
         invalidGrant ? ' The grant is no longer valid: log in again.' : ''
       }`,
-      { oauthError: error.error, status },
+      { oauthError: code, status },
     );
   }
   const e = error as { code?: string; message?: string };
   return new TokenEndpointError(
     'TOKENKEEPER_TOKEN_ENDPOINT',
-    `The ${what} response (HTTP ${status}) is not one tokenkeeper can use (${e.code ?? 'error'}: ${String(
-      e.message ?? error,
+    `The ${what} response (HTTP ${status}) is not one tokenkeeper can use (${e.code ?? 'error'}: ${scrub(
+      String(e.message ?? error),
     ).slice(0, 200)}).`,
-    { status },
+    // A 200 we could not read to a refresh: the server rotated, and the new tokens are lost.
+    { status, outcomeUnknown: rotated },
   );
+}
+
+/** Shows URLs in a text as origin and path only: a query or user info can carry secrets. */
+export function scrubUrls(text: string): string {
+  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (match) => {
+    try {
+      const u = new URL(match);
+      return `${u.protocol}//${u.host}${u.pathname}`;
+    } catch {
+      return '[url]';
+    }
+  });
 }
 
 function positive(name: string, value: number): number {

@@ -9,6 +9,17 @@ import { type StorableTokenSet, TokenSet } from '../token/token-set.js';
  */
 export type RenewBy = 'refresh_token' | 'client_credentials' | 'none';
 
+/**
+ * A renewal under way, written into the record before a refresh request is sent. While it is
+ * there, the outcome of that request is undecided: the server may have rotated the refresh token.
+ */
+export interface RenewalMark {
+  /** The renewing engine (random per process and manager). */
+  by: string;
+  /** When the renewal began (ms since the epoch, the holder's clock: for diagnosis only). */
+  at: number;
+}
+
 /** A session as stored: version 1 of the format. */
 export interface SessionRecord {
   tokens: TokenSet;
@@ -23,6 +34,8 @@ export interface SessionRecord {
   reason?: string;
   createdAt: number;
   updatedAt: number;
+  /** Set while a refresh is in flight, or when its answer was lost: see {@link RenewalMark}. */
+  renewing?: RenewalMark;
 }
 
 export function encodeSession(rec: SessionRecord): StoreRecord {
@@ -37,6 +50,7 @@ export function encodeSession(rec: SessionRecord): StoreRecord {
   };
   if (rec.scope !== undefined) out.scope = rec.scope;
   if (rec.reason !== undefined) out.reason = rec.reason;
+  if (rec.renewing !== undefined) out.renewing = { by: rec.renewing.by, at: rec.renewing.at };
   return out;
 }
 
@@ -49,7 +63,8 @@ export function decodeSession(key: string, value: StoreRecord): SessionRecord {
     typeof value.createdAt === 'number' &&
     typeof value.updatedAt === 'number' &&
     (value.scope === undefined || typeof value.scope === 'string') &&
-    (value.reason === undefined || typeof value.reason === 'string');
+    (value.reason === undefined || typeof value.reason === 'string') &&
+    (value.renewing === undefined || isMark(value.renewing));
   let tokens: TokenSet | undefined;
   try {
     if (ok) tokens = TokenSet.fromStorable(value.tokens as unknown as StorableTokenSet);
@@ -57,7 +72,7 @@ export function decodeSession(key: string, value: StoreRecord): SessionRecord {
   if (!ok || tokens === undefined) {
     throw new TokenkeeperError(
       'TOKENKEEPER_CORRUPT_RECORD',
-      'The stored session is not in the format tokenkeeper writes (written by another program, or edited by hand). ' +
+      `The stored session at ${JSON.stringify(key.slice(0, 120))} is not in the format tokenkeeper writes (written by another program, or edited by hand). ` +
         'Other sessions are unaffected; log this one in again to replace it.',
       { key },
     );
@@ -72,5 +87,11 @@ export function decodeSession(key: string, value: StoreRecord): SessionRecord {
   };
   if (value.scope !== undefined) rec.scope = value.scope as string;
   if (value.reason !== undefined) rec.reason = value.reason as string;
+  if (value.renewing !== undefined) rec.renewing = value.renewing as unknown as RenewalMark;
   return rec;
+}
+
+function isMark(value: unknown): boolean {
+  const m = value as Partial<RenewalMark> | null;
+  return typeof m === 'object' && m !== null && typeof m.by === 'string' && typeof m.at === 'number';
 }

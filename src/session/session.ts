@@ -119,6 +119,7 @@ export class Session {
     return {
       id: this.id,
       status: this.#record.status,
+      reason: this.#record.reason,
       grant: this.#record.grant,
       tokens: this.#record.tokens.toJSON(),
     };
@@ -140,9 +141,15 @@ function authorized(request: Request, tokens: TokenSet): Request {
 }
 
 export function reauthRequired(sessionId: string, reason: string | undefined, cause?: unknown): TokenkeeperError {
+  const why =
+    reason === 'renewal-interrupted'
+      ? ' (an earlier renewal was interrupted after its request was sent: the server rotated the refresh token and the answer was lost)'
+      : reason
+        ? ` (the server said ${reason})`
+        : '';
   return new TokenkeeperError(
     'TOKENKEEPER_REAUTH_REQUIRED',
-    `The session ${JSON.stringify(sessionId)} needs a new login${reason ? ` (the server said ${reason})` : ''}. ` +
+    `The session ${JSON.stringify(sessionId)} needs a new login${why}. ` +
       'Its stored record is kept for diagnosis until you log in again or log it out.',
     { cause, key: sessionId },
   );

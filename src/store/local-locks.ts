@@ -28,7 +28,7 @@ export class LocalLocks {
       if (held === undefined || held.expiresAt <= now) {
         const mine: Held = { token: randomToken(), expiresAt: now + leaseMs };
         this.#held.set(key, mine);
-        return this.#lease(key, mine);
+        return this.#lease(key, mine, leaseMs);
       }
       if (now >= deadline) {
         throw new LockTimeoutError(key, waitMs, {
@@ -40,7 +40,7 @@ export class LocalLocks {
     }
   }
 
-  #lease(key: string, held: Held): Lease {
+  #lease(key: string, held: Held, length: number): Lease {
     const locks = this;
     return {
       key,
@@ -54,7 +54,7 @@ export class LocalLocks {
         }
       },
       async extend(ms?: number) {
-        const { leaseMs } = lockOptions({ leaseMs: ms });
+        const { leaseMs } = lockOptions({ leaseMs: ms ?? length });
         // An ended lease that nobody took yet is still ours; one that was released or taken is not.
         if (locks.#held.get(key) !== held) return false;
         held.expiresAt = Date.now() + leaseMs;

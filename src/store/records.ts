@@ -107,7 +107,20 @@ export function checkSetOptions(options: SetOptions | undefined, now: number): n
 }
 
 export function checkDeleteOptions(options: DeleteOptions | undefined): void {
-  if (options !== undefined) checkIfVersion(options.ifVersion);
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null) {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'delete() options must be an object.');
+  }
+  checkIfVersion(options.ifVersion);
+  if (options.force !== undefined && typeof options.force !== 'boolean') {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'delete() option force must be a boolean.');
+  }
+  if (options.force && options.ifVersion !== undefined) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      'delete() takes force or ifVersion, not both: force removes whatever is stored, whatever its version.',
+    );
+  }
 }
 
 function checkIfVersion(v: unknown): void {
@@ -186,9 +199,12 @@ export function rowEntry(
   where: string,
   row: { value: string; version: number | string; expires_at: number | string | null },
 ): StoreEntry {
-  const value = parseJson(row.value);
-  if (!isPlainObject(value)) throw corruptRecord(key, where, 'row');
-  const entry: StoreEntry = { value: value as StoreRecord, version: Number(row.version) };
+  const value = typeof row.value === 'string' ? parseJson(row.value) : undefined;
+  const version = row.version === null ? Number.NaN : Number(row.version);
+  // A version that is not a positive integer (NULL, edited by hand) would make every
+  // compare-and-set fail after the caller acted on the record: refuse the row up front.
+  if (!isPlainObject(value) || !Number.isSafeInteger(version) || version < 1) throw corruptRecord(key, where, 'row');
+  const entry: StoreEntry = { value: value as StoreRecord, version };
   if (row.expires_at !== null) entry.expiresAt = Number(row.expires_at);
   return entry;
 }
@@ -197,7 +213,7 @@ export function rowEntry(
 export function corruptRecord(key: string, where: string, what: string): TokenkeeperError {
   return new TokenkeeperError(
     'TOKENKEEPER_CORRUPT_RECORD',
-    `The ${what} for key ${JSON.stringify(key.slice(0, 80))} in ${where} does not hold a JSON object (edited by hand?). ` +
+    `The ${what} for key ${JSON.stringify(key.slice(0, 80))} in ${where} does not hold a JSON object with a valid version (edited by hand?). ` +
       `Other keys are unaffected; delete the ${what} (or set the key again) to recover.`,
     { key },
   );

@@ -34,6 +34,12 @@ export interface SetOptions {
 export interface DeleteOptions {
   /** Delete only if the stored version is this one; a mismatch throws `TOKENKEEPER_VERSION_CONFLICT`. */
   ifVersion?: number;
+  /**
+   * Remove whatever is stored at the key, even a value tokenkeeper did not write (a Redis hash, a
+   * hand-edited file), so the key can be used again without a database shell. Cannot be combined
+   * with `ifVersion`. Returns true if anything was removed.
+   */
+  force?: boolean;
 }
 
 export interface LockOptions {
@@ -59,8 +65,12 @@ export interface Lease {
    */
   release(): Promise<void>;
   /**
-   * Pushes the end of the lease to `leaseMs` from now. Returns false if the lease had already
-   * ended and someone else took the lock: the caller no longer holds it.
+   * Pushes the end of the lease to `leaseMs` from now (default: the length it was taken with,
+   * so a holder can call `extend()` as a heartbeat). Returns true only when the store can prove
+   * the lock stayed this holder's without a gap in which anyone else could have held it; false
+   * once it was released, or ended and may have been taken since (even if that holder has let
+   * go again). A holder that gets false no longer holds the lock and must not act under it:
+   * the session engine extends before each refresh request and sends nothing on false.
    */
   extend(leaseMs?: number): Promise<boolean>;
 }

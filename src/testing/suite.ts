@@ -384,6 +384,23 @@ export function defineStoreConformance(
         await (await store.lock('ext', { waitMs: 0 })).release();
       });
 
+      it('extend() without an argument renews the lease for the length it was taken with', async () => {
+        const lease = await store.lock('heartbeat', { leaseMs: t(2_000) });
+        await sleep(t(300));
+        expect(await lease.extend()).toBe(true);
+        expect(lease.expiresAt).toBeGreaterThan(Date.now() + t(1_500));
+        await lease.release();
+      });
+
+      it('never extends a lease that ended and was held by someone else since, even once they let go', async () => {
+        const first = await store.lock('fenced', { leaseMs: t(200) });
+        const second = await store.lock('fenced', { waitMs: t(5_000) });
+        await second.release();
+        expect(await first.extend(t(5_000))).toBe(false);
+        // The lock is free: the refused extend took nothing.
+        await (await store.lock('fenced', { waitMs: 0 })).release();
+      });
+
       it('locks keys independently', async () => {
         const a = await store.lock('a');
         const b = await store.lock('b', { waitMs: 0 });

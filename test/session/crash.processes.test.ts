@@ -21,6 +21,7 @@ const workerConfig = (dir: string) =>
     tokenEndpoint: as.tokenEndpoint,
     client: { clientId: as.clientId, clientSecret: as.clientSecret },
     leaseMs: 1000,
+    timeoutMs: 500, // the fence keeps the lease for at least the request timeout plus a margin
   });
 
 async function setup() {
@@ -30,6 +31,7 @@ async function setup() {
     tokenEndpoint: as.tokenEndpoint,
     client: { clientId: as.clientId, clientSecret: as.clientSecret },
     lock: { waitMs: 5_000 },
+    undecidedWaitMs: 500,
   });
   const old = as.issue({ expiresIn: 0 });
   await manager.adopt('u', old);
@@ -60,8 +62,10 @@ describe('a process killed in the middle of a refresh', () => {
     // The server rotated the token the dead process never stored: the old one is now a replay.
     const err = await rejection(session?.getAccessToken() as Promise<string>);
     expect(err.code).toBe('TOKENKEEPER_REAUTH_REQUIRED');
+    expect(err.message).toContain('interrupted');
     const after = await manager.get('u');
     expect(after?.status).toBe('reauth-required');
+    expect(after?.toJSON().reason).toBe('renewal-interrupted');
     expect(after?.tokens.refreshToken).toBe(old.refresh_token);
     // The store is not corrupted: a new login under the same id works.
     await manager.adopt('u', as.issue());

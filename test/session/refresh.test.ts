@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { memoryStore, SessionManager, type Store } from '../../src/index.js';
+import { memoryStore, SessionManager, type Store, type TokenEndpointError } from '../../src/index.js';
 import { rejection } from '../helpers/errors.js';
 import { type FakeAuthServer, unusedPort } from '../helpers/fake-as.js';
 import { useFakeAuthServer } from '../helpers/session-fixture.js';
@@ -166,19 +166,38 @@ describe('getAccessToken', () => {
     expect(as.counts.refresh).toBe(1);
   });
 
-  it('gives a typed error after bounded retries, leaving the stored session untouched', async () => {
+  it('gives a typed error after bounded retries of 503, leaving the stored session untouched', async () => {
     const manager = new SessionManager(options({ retry: { attempts: 3, baseDelayMs: 5 } }));
     const response = as.issue({ expiresIn: 0 });
     const session = await manager.adopt('u', response);
-    as.failNext(10, 502);
+    as.failNext(10, 503);
     const err = await rejection(session.getAccessToken());
     expect(err.code).toBe('TOKENKEEPER_TOKEN_ENDPOINT');
-    expect(err.message).toContain('HTTP 502 after 3 tries');
+    expect(err.message).toContain('HTTP 503 after 3 tries');
     expect(as.counts.failed).toBe(3);
     expect((await manager.get('u'))?.tokens.refreshToken).toBe(response.refresh_token);
     expect(session.status).toBe('active');
     as.failNext(0);
     expect(as.isActive(await session.getAccessToken())).toBe(true);
+  });
+
+  it('never sends a refresh again after a 500, 502 or 504: the server may have rotated the token', async () => {
+    for (const status of [500, 502, 504]) {
+      const manager = new SessionManager(options({ retry: { attempts: 3, baseDelayMs: 5 } }));
+      const response = as.issue({ expiresIn: 0 });
+      const session = await manager.adopt(`u${status}`, response);
+      as.resetCounts();
+      as.failNext(10, status);
+      const err = await rejection(session.getAccessToken());
+      expect(err.code).toBe('TOKENKEEPER_TOKEN_ENDPOINT');
+      expect(err.message).toContain(`HTTP ${status} after 1 try; not retried`);
+      expect((err as TokenEndpointError).outcomeUnknown).toBe(true);
+      expect(as.counts.failed).toBe(1);
+      // The stored tokens are kept, marked as possibly spent; the next call tries them once more.
+      expect((await manager.get(`u${status}`))?.tokens.refreshToken).toBe(response.refresh_token);
+      as.failNext(0);
+      expect(as.isActive(await session.getAccessToken())).toBe(true);
+    }
   });
 
   it('gives a typed error quickly when the server is unreachable', async () => {

@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await as.close();
   const pool = new pg.Pool({ connectionString: DATABASE_URL });
-  for (const t of tables) await pool.query(`DROP TABLE IF EXISTS "${t}"`);
+  for (const t of tables) await pool.query(`DROP TABLE IF EXISTS "${t}", "${t}_locks"`);
   await pool.end();
   await deleteRedisPrefixes(redisPrefixes);
 });

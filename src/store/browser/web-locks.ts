@@ -48,26 +48,39 @@ export class WebLocks {
       try {
         await this.#fence.wait(key);
       } catch (error) {
-        held();
+        await held();
         throw error;
       }
     }
     return this.#lease(key, held, leaseMs);
   }
 
-  /** Resolves with a function that frees the lock, or `undefined` when `waitMs` ran out. */
-  #request(key: string, waitMs: number, signal?: AbortSignal): Promise<(() => void) | undefined> {
+  /**
+   * Resolves with a function that frees the lock (and resolves once the browser has let it go,
+   * so a request right after sees it free), or `undefined` when `waitMs` ran out.
+   */
+  #request(key: string, waitMs: number, signal?: AbortSignal): Promise<(() => Promise<void>) | undefined> {
     const name = this.#prefix + key;
     return new Promise((resolve, reject) => {
+      let requested: Promise<unknown> = Promise.resolve();
       const onGranted = (lock: unknown) => {
         if (lock === null) {
           resolve(undefined); // ifAvailable, and someone holds it
           return undefined;
         }
-        return new Promise<void>((free) => resolve(() => free()));
+        return new Promise<void>((free) =>
+          resolve(() => {
+            free();
+            return requested.then(
+              () => {},
+              () => {},
+            );
+          }),
+        );
       };
       if (waitMs === 0) {
-        this.#locks.request(name, { ifAvailable: true }, onGranted).catch(reject);
+        requested = this.#locks.request(name, { ifAvailable: true }, onGranted);
+        requested.catch(reject);
         return;
       }
       const controller = new AbortController();
@@ -78,30 +91,26 @@ export class WebLocks {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };
-      this.#locks
-        .request(name, { signal: controller.signal }, (lock) => {
-          done();
-          return onGranted(lock);
-        })
-        .catch((error: unknown) => {
-          done();
-          if (controller.signal.reason === timedOut) resolve(undefined);
-          else reject(controller.signal.aborted ? controller.signal.reason : error);
-        });
+      requested = this.#locks.request(name, { signal: controller.signal }, (lock) => {
+        done();
+        return onGranted(lock);
+      });
+      requested.catch((error: unknown) => {
+        done();
+        if (controller.signal.reason === timedOut) resolve(undefined);
+        else reject(controller.signal.aborted ? controller.signal.reason : error);
+      });
     });
   }
 
-  #lease(key: string, free: () => void, leaseMs: number): Lease {
-    const locks = this;
+  #lease(key: string, free: () => Promise<void>, leaseMs: number): Lease {
     let expiresAt = Date.now() + leaseMs;
     let state: 'held' | 'expired' | 'released' = 'held';
-    let free_ = free;
     const fence = this.#fence;
     // Frees the Web Lock, first leaving the fence for the next holder when there is one.
     const release = async () => {
-      const f = free_;
       if (fence) await fence.mark(key).catch(() => {});
-      f();
+      await free();
     };
     const expire = () => {
       if (state !== 'held') return;
@@ -121,19 +130,10 @@ export class WebLocks {
         if (wasHeld) await release();
       },
       async extend(ms?: number) {
-        const { leaseMs: next } = lockOptions({ leaseMs: ms });
-        if (state === 'released') return false;
-        if (state === 'expired') {
-          // The lease ran out: it is ours again only if nobody took the lock since.
-          const again = await locks.#request(key, 0);
-          if (again === undefined) return false;
-          if ((state as string) === 'released') {
-            again(); // released while we asked
-            return false;
-          }
-          free_ = again;
-          state = 'held';
-        }
+        const { leaseMs: next } = lockOptions({ leaseMs: ms ?? leaseMs });
+        // A lease that ran out freed its Web Lock: another tab may have held it since, so it is
+        // never ours again (a holder that extends to fence its next request must learn that).
+        if (state !== 'held') return false;
         clearTimeout(timer);
         expiresAt = Date.now() + next;
         timer = setTimeout(expire, next);

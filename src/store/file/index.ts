@@ -15,7 +15,7 @@ import {
   versionConflict,
 } from '../records.js';
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
-import { acquireFileLock } from './lockfile.js';
+import { acquireFileLock, NotRegular, readRegularFile } from './lockfile.js';
 import { decodeStem, encodeKey, escapeKey } from './names.js';
 
 export interface FileStoreOptions {
@@ -94,14 +94,11 @@ export function fileStore(options: FileStoreOptions = {}): Store {
   const recordPath = (key: string) => join(dir, `${encodeKey(key)}.json`);
 
   const read = async (key: string, file: string): Promise<RecordFile | undefined> => {
-    let text: string;
-    try {
-      text = await fs.readFile(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const text = await readRegularFile(file).catch((error) => {
+      if (error instanceof NotRegular) throw notARecord(file, key, error.what);
       throw ioError(error, file, key);
-    }
-    return parseRecordFile(text, key, file);
+    });
+    return text === undefined ? undefined : parseRecordFile(text, key, file);
   };
 
   const writeGuarded = async <T>(key: string, fn: (current: RecordFile | undefined, file: string) => Promise<T>) => {
@@ -177,7 +174,7 @@ export function fileStore(options: FileStoreOptions = {}): Store {
           throw ioError(error, file, key);
         }
         if (durable) await fsyncDirectory(dir);
-        return current !== undefined;
+        return current !== undefined || deleteOptions?.force === true;
       });
     },
 
@@ -229,6 +226,15 @@ export function fileStore(options: FileStoreOptions = {}): Store {
   };
 }
 
+function notARecord(file: string, key: string, what = 'a tokenkeeper record (truncated, or edited by hand)') {
+  return new TokenkeeperError(
+    'TOKENKEEPER_CORRUPT_RECORD',
+    `The file ${file} is not ${what}. Other keys are unaffected. ` +
+      'To recover, restore the file from a backup, or delete it (or set the key again) and log in again.',
+    { key },
+  );
+}
+
 function parseRecordFile(text: string, key: string, file: string): RecordFile {
   const rec = parseJson(text) as Partial<RecordFile> | undefined;
   if (
@@ -241,12 +247,7 @@ function parseRecordFile(text: string, key: string, file: string): RecordFile {
     (rec.expiresAt !== undefined && typeof rec.expiresAt !== 'number') ||
     !isPlainObject(rec.value)
   ) {
-    throw new TokenkeeperError(
-      'TOKENKEEPER_CORRUPT_RECORD',
-      `The file ${file} is not a tokenkeeper record (truncated, or edited by hand). Other keys are unaffected. ` +
-        'To recover, restore the file from a backup, or delete it (or set the key again) and log in again.',
-      { key },
-    );
+    throw notARecord(file, key);
   }
   if (key !== '' && rec.key !== key) {
     throw new TokenkeeperError(

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { type LockHolder, LockTimeoutError } from '../../errors.js';
-import { randomToken, sleep } from '../records.js';
+import { lockOptions, randomToken, sleep } from '../records.js';
 import type { Lease } from '../types.js';
 
 interface Owner {
@@ -15,6 +15,8 @@ interface Owner {
 /** How long a stale-lock breaker may hold its guard before others may clear it. */
 const BREAKER_LEASE_MS = 5_000;
 const MAX_POLL_MS = 25;
+/** How long a lock file we cannot read counts as held after its last change. */
+const FOREIGN_LEASE_MS = 30_000;
 
 /**
  * A cross-process lease on `path`. The lock file appears with its owner record already in it
@@ -32,28 +34,32 @@ export async function acquireFileLock(
   const token = randomToken();
   const deadline = Date.now() + opts.waitMs;
   let poll = 1;
+  // Every round that does not take the lock sleeps and checks the deadline, whatever sits at
+  // `path` (junk that can be neither read nor broken must not spin a core past waitMs).
   for (;;) {
     opts.signal?.throwIfAborted();
     const owner: Owner = { token, pid: process.pid, host: hostname(), expiresAt: Date.now() + opts.leaseMs };
-    if (await createExclusive(path, owner)) return fileLease(path, key, owner);
+    if (await createExclusive(path, owner)) return fileLease(path, key, owner, opts.leaseMs);
     const current = await readOwner(path);
-    const now = Date.now();
-    if (current === undefined) continue; // released between our two calls
-    if (current.expiresAt <= now) {
-      await withBreaker(path, async () => {
+    if (current !== undefined && current.expiresAt <= Date.now()) {
+      const broke = await withBreaker(path, async () => {
         const again = await readOwner(path);
         if (again?.token === current.token && again.expiresAt <= Date.now()) await unlinkQuiet(path);
       });
-      continue;
+      if (broke && (await readOwner(path)) === undefined) continue; // broken: try at once
     }
-    if (now >= deadline) throw new LockTimeoutError(key, opts.waitMs, holderOf(current));
+    const now = Date.now();
+    if (now >= deadline) {
+      throw new LockTimeoutError(key, opts.waitMs, current === undefined ? undefined : holderOf(current));
+    }
     const jitter = Math.random() * poll;
-    await sleep(Math.max(1, Math.min(poll + jitter, deadline - now, current.expiresAt - now)), opts.signal);
+    const until = current === undefined || current.expiresAt <= now ? poll + jitter : current.expiresAt - now;
+    await sleep(Math.max(1, Math.min(poll + jitter, deadline - now, until)), opts.signal);
     poll = Math.min(poll * 2, MAX_POLL_MS);
   }
 }
 
-function fileLease(path: string, key: string, owner: Owner): Lease {
+function fileLease(path: string, key: string, owner: Owner, length: number): Lease {
   return {
     key,
     get expiresAt() {
@@ -71,7 +77,7 @@ function fileLease(path: string, key: string, owner: Owner): Lease {
       }
     },
     async extend(ms?: number) {
-      const leaseMs = ms ?? Math.max(1, owner.expiresAt - Date.now());
+      const leaseMs = lockOptions({ leaseMs: ms ?? length }).leaseMs;
       for (let i = 0; i < 200; i++) {
         let extended = false;
         const done = await withBreaker(path, async () => {
@@ -132,25 +138,60 @@ async function replaceAtomically(path: string, owner: Owner): Promise<void> {
   await fs.rename(tmp, path);
 }
 
+/** What sits at a path we own is not a regular file (a symlink, a FIFO, a directory, ...). */
+export class NotRegular extends Error {
+  constructor(readonly what: string) {
+    super(what);
+  }
+}
+
 /**
- * The owner of a lock file; undefined if there is none. A file we cannot parse (edited by hand,
- * or from a foreign tool) counts as a lease that ends a default lease after its last change.
+ * The text of the regular file at `path`, or undefined if there is none. Never follows a symlink
+ * (`O_NOFOLLOW`), never blocks on a FIFO (`O_NONBLOCK`), and refuses anything but a regular file
+ * with {@link NotRegular}: junk planted in the store's folder can neither redirect nor hang a read.
  */
-async function readOwner(path: string): Promise<Owner | undefined> {
-  let text: string;
+export async function readRegularFile(path: string): Promise<string | undefined> {
+  let handle: import('node:fs/promises').FileHandle;
   try {
-    text = await fs.readFile(path, 'utf8');
+    handle = await fs.open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP' || code === 'EMLINK') throw new NotRegular('a regular file but a symbolic link');
+    if (code === 'EISDIR') throw new NotRegular('a regular file but a directory');
     throw error;
   }
   try {
-    const o = JSON.parse(text) as Owner;
-    if (typeof o.token === 'string' && typeof o.expiresAt === 'number') return o;
-  } catch {}
-  const st = await fs.stat(path).catch(() => undefined);
+    const st = await handle.stat();
+    if (!st.isFile()) throw new NotRegular('a regular file (a FIFO, socket or device)');
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The owner of a lock file; undefined if there is none. Anything we cannot read as an owner (a
+ * file edited by hand or from a foreign tool, a symlink, a FIFO, a directory) counts as a lease
+ * that ends a default lease after its last change: then it is broken like any stale lock, or, if
+ * it cannot be removed, waited on until `waitMs`.
+ */
+async function readOwner(path: string): Promise<Owner | undefined> {
+  let text: string | undefined;
+  try {
+    text = await readRegularFile(path);
+  } catch (error) {
+    if (!(error instanceof NotRegular)) throw error;
+  }
+  if (text !== undefined) {
+    try {
+      const o = JSON.parse(text) as Owner;
+      if (typeof o.token === 'string' && typeof o.expiresAt === 'number' && Number.isFinite(o.expiresAt)) return o;
+    } catch {}
+  }
+  const st = await fs.lstat(path).catch(() => undefined);
   if (st === undefined) return undefined;
-  return { token: `unparseable:${st.mtimeMs}:${st.ino}`, pid: 0, host: '', expiresAt: st.mtimeMs + 30_000 };
+  return { token: `foreign:${st.mtimeMs}:${st.ino}`, pid: 0, host: '', expiresAt: st.mtimeMs + FOREIGN_LEASE_MS };
 }
 
 function holderOf(owner: Owner): LockHolder {

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import pg from 'pg';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix } from '../keys.js';
@@ -8,6 +9,7 @@ import {
   closedError,
   copyRecord,
   lockOptions,
+  randomToken,
   rowEntry,
   versionConflict,
 } from '../records.js';
@@ -44,6 +46,7 @@ export interface PostgresStore extends Store {
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const MAX_TABLE = 63 - '_locks'.length;
 const PAGE = 500;
 const CONNECTION_ERROR = /^(08|57P0[123]|53300)/;
 
@@ -52,6 +55,13 @@ export function postgresMigrationSql(options: { table?: string; schema?: string 
   const t = qualified(options);
   const index = quote(`${options.table ?? 'tokenkeeper_records'}_expires_at`);
   return [
+    `CREATE TABLE IF NOT EXISTS ${lockTable(options)} (`,
+    `  key text COLLATE "C" PRIMARY KEY,`,
+    '  token text NOT NULL,',
+    '  expires_at bigint NOT NULL,',
+    '  pid integer,',
+    '  host text',
+    ');',
     `CREATE TABLE IF NOT EXISTS ${t} (`,
     `  key text COLLATE "C" PRIMARY KEY,`,
     '  value text NOT NULL,',
@@ -66,8 +76,8 @@ export function postgresMigrationSql(options: { table?: string; schema?: string 
  * A store in PostgreSQL, on `pg`. One row per record; parameterised SQL only; a version column
  * for compare-and-set; TTL by an `expires_at` column that reads respect (and
  * {@link PostgresStore.purgeExpired} clears); listing by keyset pagination (constant memory).
- * The lock is a session-level advisory lock held on a connection of its own: it ends when its
- * lease does, and at once if that connection or its process dies.
+ * The lock is a lease row in a second table (`<table>_locks`), timed by PostgreSQL's clock: it
+ * lives exactly as long as its lease, whatever happens to the connection that took it.
  *
  * @example
  * import { postgresStore } from 'tokenkeeper/postgres';
@@ -90,17 +100,21 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
       query_timeout: 15_000,
       max: 10,
     });
-  if (owned) pool.on('error', () => {}); // an idle connection that died is replaced on next use
+  listenForIdleErrors(pool);
   const name = `postgres:${table}`;
   let ready: Promise<void> | undefined;
   let closed = false;
-  const held = new Set<pg.PoolClient>();
+  const locks = lockSql(lockTable(options));
 
   const prepare = (): Promise<void> => {
     if (closed) return Promise.reject(closedError(name));
     if (options.createTable === false) return Promise.resolve();
     ready ??= (async () => {
       const client = await pool.connect();
+      // A checked-out client has no pool listener: without ours, a terminated backend would be an
+      // unhandled 'error' event that kills the process.
+      client.on('error', ignore);
+      let failure: unknown;
       try {
         await client.query('BEGIN');
         // Concurrent first uses (several processes starting) must not race on CREATE TABLE.
@@ -108,10 +122,12 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
         await client.query(postgresMigrationSql(options));
         await client.query('COMMIT');
       } catch (error) {
+        failure = error;
         await client.query('ROLLBACK').catch(() => {});
         throw error;
       } finally {
-        client.release();
+        client.off('error', ignore);
+        client.release(isConnectionError(failure) ? (failure as Error) : undefined);
       }
     })().catch((error) => {
       ready = undefined;
@@ -246,71 +262,47 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
       assertValidKey(key);
       lockOptions(lockOpts);
       await prepare();
-      const lockName = `tokenkeeper:lock:${table}:${key}`;
-      let client: pg.PoolClient | undefined;
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      const token = randomToken();
+      const host = hostname();
+      // The lease is counted from before the query was sent, so the end we believe in is never
+      // later than the end PostgreSQL enforces (its own clock, measured when the row was written).
       let expiresAt = 0;
-      let broken = false;
-
-      const end = async () => {
-        clearTimeout(timer);
-        const c = client;
-        client = undefined;
-        if (c === undefined) return;
-        held.delete(c);
-        if (broken) return c.release(true);
-        try {
-          await c.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockName]);
-          c.release();
-        } catch (error) {
-          c.release(error as Error); // a broken connection: its lock already ended with it
-        }
-      };
-      const arm = (leaseMs: number) => {
-        clearTimeout(timer);
-        expiresAt = Date.now() + leaseMs;
-        timer = setTimeout(() => void end(), leaseMs); // the lease ends even if nobody releases it
-        timer.unref?.();
-      };
-      const tryTake = async (leaseMs: number): Promise<true | undefined> => {
-        const c = await pool.connect().catch((error) => Promise.reject(pgError(error, name, key)));
-        let got = false;
-        try {
-          const r = await c.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [lockName]);
-          got = r.rows[0].ok === true;
-        } catch (error) {
-          c.release(error as Error);
-          throw pgError(error, name, key);
-        }
-        if (!got) {
-          c.release();
-          return undefined;
-        }
-        client = c;
-        broken = false;
-        held.add(c);
-        c.on('error', () => {
-          broken = true; // terminated: PostgreSQL freed the lock with the connection
-        });
-        arm(leaseMs);
-        return true;
-      };
-
-      await pollLock(key, lockOpts, tryTake);
+      let length = 0;
+      await pollLock(
+        key,
+        lockOpts,
+        async (leaseMs) => {
+          const sentAt = Date.now();
+          const r = await query(key, locks.takeLock, [key, token, leaseMs, process.pid, host], true);
+          if (r.rows.length === 0) return undefined;
+          expiresAt = sentAt + leaseMs;
+          length = leaseMs;
+          return true;
+        },
+        async () => {
+          const r = await query(key, locks.lockHolder, [key], true);
+          const h = r.rows[0] as { pid: number | null; host: string | null; remaining: string } | undefined;
+          if (h === undefined) return undefined;
+          return { pid: h.pid ?? undefined, host: h.host ?? undefined, expiresAt: Date.now() + Number(h.remaining) };
+        },
+      );
       return {
         key,
         get expiresAt() {
           return expiresAt;
         },
-        release: end,
+        async release() {
+          if (closed) return; // the lease ends by itself
+          await query(key, locks.releaseLock, [key, token], true);
+        },
         async extend(ms?: number) {
-          const { leaseMs } = lockOptions({ leaseMs: ms ?? Math.max(1, expiresAt - Date.now()) });
-          if (client !== undefined && !broken) {
-            arm(leaseMs);
-            return true;
-          }
-          // Ended: take it again if nobody else has.
-          return (await tryTake(leaseMs).catch(() => undefined)) === true;
+          const { leaseMs } = lockOptions({ leaseMs: ms ?? length });
+          const sentAt = Date.now();
+          // Only while the row still carries our token: if it does, nobody else held the lock since.
+          const r = await query(key, locks.extendLock, [key, token, leaseMs], true);
+          if (r.rows.length === 0) return false;
+          expiresAt = sentAt + leaseMs;
+          return true;
         },
       };
     },
@@ -325,11 +317,23 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      for (const c of held) c.release(true);
-      held.clear();
       if (owned) await pool.end().catch(() => {});
     },
   };
+}
+
+const ignore = () => {};
+const listened = new WeakSet<pg.Pool>();
+
+/**
+ * pg emits 'error' on the pool when an idle connection dies (a failover, pg_terminate_backend);
+ * with no listener Node turns that into a crash. The pool replaces the connection on next use, and
+ * the next query reports any lasting failure, so one listener per pool, added once, is enough.
+ */
+function listenForIdleErrors(pool: pg.Pool): void {
+  if (listened.has(pool)) return;
+  listened.add(pool);
+  pool.on('error', ignore);
 }
 
 function quote(identifier: string): string {
@@ -342,9 +346,44 @@ function quote(identifier: string): string {
   return `"${identifier}"`;
 }
 
-function qualified(options: { table?: string; schema?: string }): string {
-  const t = quote(options.table ?? 'tokenkeeper_records');
+function qualified(options: { table?: string; schema?: string }, suffix = ''): string {
+  const table = options.table ?? 'tokenkeeper_records';
+  if (table.length > MAX_TABLE) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      `The table name ${JSON.stringify(table.slice(0, 70))} is too long: at most ${MAX_TABLE} characters, so its lock table (${JSON.stringify('_locks')} appended) fits PostgreSQL's 63.`,
+    );
+  }
+  const t = quote(`${table}${suffix}`);
   return options.schema === undefined ? t : `${quote(options.schema)}.${t}`;
+}
+
+/** The table of lock leases beside the records table. */
+function lockTable(options: { table?: string; schema?: string }): string {
+  return qualified(options, '_locks');
+}
+
+/** Milliseconds since the epoch by PostgreSQL's clock: every lease is timed by the server, never by a client. */
+const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+
+/**
+ * The lock as a lease row. Taking it inserts a row, or takes over a row whose lease ended;
+ * extending and releasing touch only a row that still carries the holder's random token. A
+ * broken connection therefore never frees a lock early (an advisory lock would end with its
+ * connection while the holder's refresh request is still in flight), and a crashed holder's
+ * lease simply ends.
+ */
+function lockSql(locks: string) {
+  return {
+    takeLock: `INSERT INTO ${locks} AS l (key, token, expires_at, pid, host) VALUES ($1, $2, ${NOW_MS} + $3, $4, $5)
+      ON CONFLICT (key) DO UPDATE SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at, pid = EXCLUDED.pid,
+        host = EXCLUDED.host
+      WHERE l.expires_at <= ${NOW_MS} OR l.token = EXCLUDED.token
+      RETURNING expires_at`,
+    extendLock: `UPDATE ${locks} SET expires_at = ${NOW_MS} + $3 WHERE key = $1 AND token = $2 RETURNING expires_at`,
+    releaseLock: `DELETE FROM ${locks} WHERE key = $1 AND token = $2`,
+    lockHolder: `SELECT pid, host, expires_at - ${NOW_MS} AS remaining FROM ${locks} WHERE key = $1 AND expires_at > ${NOW_MS}`,
+  };
 }
 
 function isConnectionError(error: unknown): boolean {

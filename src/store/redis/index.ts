@@ -17,7 +17,7 @@ import {
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
 
 /** The ioredis client or cluster a store uses: anything with these commands. */
-type RedisLike = Pick<Redis, 'get' | 'set' | 'eval' | 'evalsha' | 'scan' | 'quit' | 'status'> & {
+type RedisLike = Pick<Redis, 'get' | 'set' | 'del' | 'eval' | 'evalsha' | 'scan' | 'quit' | 'status' | 'config'> & {
   nodes?: (role?: 'master') => RedisLike[];
   options?: { host?: string; port?: number };
 };
@@ -38,6 +38,13 @@ export type RedisStoreOptions = (
 ) & {
   /** Prefix of every Redis key (default `tokenkeeper:`), so apps and test runs never meet. */
   prefix?: string;
+  /**
+   * Called once if the server keeps no data across a restart (neither AOF nor RDB snapshots: a
+   * restart would sign every session out). Default: `process.emitWarning` (a Node `warning`
+   * event, printed once). The check asks the server once, on the store's first command; servers
+   * that forbid `CONFIG GET` are not checked.
+   */
+  onWarning?: (warning: { code: 'TOKENKEEPER_REDIS_NOT_PERSISTENT'; message: string }) => void;
 };
 
 // SET the record, bumping its version; refuses when `ifVersion` is given and differs. A value
@@ -72,12 +79,9 @@ const RELEASE_SCRIPT = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`);
 
+// Only while the key still holds our token: once it expired, someone may have held it since.
 const EXTEND_SCRIPT = script(`
-local cur = redis.call('GET', KEYS[1])
-if cur == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if not cur then
-  if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`);
 
 /** How long an operation waits for the store's own client to (re)connect before failing. */
@@ -173,10 +177,35 @@ export function redisStore(options: RedisStoreOptions): Store {
     });
   };
 
+  let checked = false;
+  const checkPersistence = async () => {
+    checked = true;
+    try {
+      const aof = (await client.config('GET', 'appendonly')) as string[];
+      const save = (await client.config('GET', 'save')) as string[];
+      if (aof[1] === 'yes' || (save[1] ?? '').trim() !== '') return;
+    } catch {
+      return; // CONFIG is often disabled on managed Redis: say nothing rather than guess
+    }
+    const warning = {
+      code: 'TOKENKEEPER_REDIS_NOT_PERSISTENT' as const,
+      message:
+        `Redis at ${where} keeps no data across a restart (appendonly no, no save points): a restart signs every session out. ` +
+        'Turn on appendonly yes (appendfsync always keeps every acknowledged write; everysec may lose the last second, and with it a rotated refresh token).',
+    };
+    if (options.onWarning) options.onWarning(warning);
+    else
+      (globalThis as { process?: { emitWarning?: (m: string, t: string) => void } }).process?.emitWarning?.(
+        warning.message,
+        'TokenkeeperWarning',
+      );
+  };
+
   const run = async <T>(key: string | undefined, op: () => Promise<T>): Promise<T> => {
     if (closed) throw closedError(name);
     try {
       await ready();
+      if (!checked) void checkPersistence();
       return await op();
     } catch (error) {
       throw redisError(error, where, key);
@@ -221,6 +250,7 @@ export function redisStore(options: RedisStoreOptions): Store {
     async delete(key: string, deleteOptions?: DeleteOptions): Promise<boolean> {
       assertValidKey(key);
       checkDeleteOptions(deleteOptions);
+      if (deleteOptions?.force) return (await run(key, () => client.del(recordKey(key)))) > 0;
       const [result, current] = (await run(key, () =>
         DELETE_SCRIPT(client, [recordKey(key)], [deleteOptions?.ifVersion ?? '']),
       )) as [number, number];
@@ -250,13 +280,16 @@ export function redisStore(options: RedisStoreOptions): Store {
       const rk = lockKey(key);
       const value = JSON.stringify({ t: randomToken(), pid: process.pid, host: hostname() });
       let expiresAt = 0;
+      let length = 0;
       await pollLock(
         key,
         lockOpts,
         async (leaseMs) => {
+          const sentAt = Date.now();
           const ok = await run(key, () => client.set(rk, value, 'PX', leaseMs, 'NX'));
           if (ok !== 'OK') return undefined;
-          expiresAt = Date.now() + leaseMs;
+          expiresAt = sentAt + leaseMs; // Redis times the lease (PX); ours never ends later than its
+          length = leaseMs;
           return true;
         },
         async () => {
@@ -275,9 +308,10 @@ export function redisStore(options: RedisStoreOptions): Store {
           await run(key, () => RELEASE_SCRIPT(client, [rk], [value]));
         },
         async extend(ms?: number) {
-          const { leaseMs } = lockOptions({ leaseMs: ms ?? Math.max(1, expiresAt - Date.now()) });
+          const { leaseMs } = lockOptions({ leaseMs: ms ?? length });
+          const sentAt = Date.now();
           const ok = (await run(key, () => EXTEND_SCRIPT(client, [rk], [value, leaseMs]))) === 1;
-          if (ok) expiresAt = Date.now() + leaseMs;
+          if (ok) expiresAt = sentAt + leaseMs;
           return ok;
         },
       };

@@ -124,13 +124,17 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       const s = db();
       const token = randomToken();
       let expiresAt = 0;
+      let length = 0;
       const take = (leaseMs: number): boolean => {
         const now = Date.now();
         const changes = wrap(
           key,
           () => s.takeLock.run(key, token, now + leaseMs, process.pid, hostname(), now).changes,
         );
-        if (changes === 1) expiresAt = now + leaseMs;
+        if (changes === 1) {
+          expiresAt = now + leaseMs;
+          length = leaseMs;
+        }
         return changes === 1;
       };
       await pollLock(
@@ -151,13 +155,12 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
           if (!closed) wrap(key, () => s.releaseLock.run(key, token));
         },
         async extend(ms?: number) {
-          const { leaseMs } = lockOptions({ leaseMs: ms ?? Math.max(1, expiresAt - Date.now()) });
+          const { leaseMs } = lockOptions({ leaseMs: ms ?? length });
           const next = Date.now() + leaseMs;
-          if (wrap(key, () => s.extendLock.run(next, key, token).changes) === 1) {
-            expiresAt = next;
-            return true;
-          }
-          return take(leaseMs); // ended and nobody took it: ours again
+          // Only while the row still carries our token: then nobody else held the lock since.
+          if (wrap(key, () => s.extendLock.run(next, key, token).changes) !== 1) return false;
+          expiresAt = next;
+          return true;
         },
       };
     },

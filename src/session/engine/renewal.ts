@@ -1,0 +1,407 @@
+import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
+import { randomToken, sleep } from '../../store/records.js';
+import type { Lease, Store, StoreEntry } from '../../store/types.js';
+import type { TokenSet } from '../../token/token-set.js';
+import type { Emitter } from '../events.js';
+import { type OAuthClient, TokenEndpointError } from '../oauth.js';
+import { decodeSession, encodeSession, type RenewalMark, type SessionRecord } from '../record.js';
+import { reauthRequired } from '../session.js';
+
+/**
+ * The renewal engine: renews one session, named by its store key, exactly once however many
+ * callers, processes or machines ask. It knows nothing of `Session` objects: it reports every
+ * record it reads or writes through {@link RenewalHooks}.
+ *
+ * ## Why no two holders ever have a refresh request in flight at once
+ *
+ * 1. A refresh is sent only under the store's lock, after re-reading the record.
+ * 2. **The lease is confirmed before every send.** Right before each attempt the holder extends
+ *    its lease to at least `requestTimeoutMs` plus a margin (`fenceMarginMs`), and sends only if the store
+ *    confirmed it (`Lease.extend` is true only while the lock stayed ours without a gap: see the
+ *    Store contract) and the confirmed end is still that far away when the answer arrives. The
+ *    request is aborted `requestTimeoutMs` after it starts. So the lease, measured from before the
+ *    extend was sent (stores time leases by their own clock where they have one: PostgreSQL's
+ *    `clock_timestamp()`, Redis's `PX`), outlasts the request by at least half the margin: a pause
+ *    or clock-rate drift shorter than that cannot let another holder in while the request can
+ *    still reach the server. A connection that dies does not end a lease: only time does.
+ * 3. **A renewal whose outcome is unknown is marked.** Before sending, the holder writes a
+ *    renewal mark into the record (compare-and-set). A holder that finds another holder's mark
+ *    waits (bounded) for that holder's write instead of refreshing: it may be retrying a write
+ *    the store refused. When the mark stays, the last refresh's answer was lost (a crash, a
+ *    timeout): the next refresh uses the same refresh token, and an `invalid_grant` then marks
+ *    the session `reauth-required` with the reason `renewal-interrupted`.
+ * 4. **Writes are fenced by compare-and-set** on the version read under the lock: a holder whose
+ *    lease ran out can never overwrite a newer record.
+ * 5. **Rotated tokens are never dropped.** When the write after a successful refresh fails, the
+ *    holder keeps the new tokens in memory (its callers are served from them), keeps its lease,
+ *    and retries the write with back-off until the store answers or the new access token expires,
+ *    emitting an `error` event for each failed attempt.
+ *
+ * What no client can close: a process killed after the server rotated but before the write.
+ * Servers with a reuse grace window recover it (`rotationGraceMs`); others need a new login.
+ */
+
+/**
+ * Confirmed lease time beyond one request's timeout, before a refresh is sent: half the timeout,
+ * at least 250 ms and at most 5 s (so 5 s with the default 10 s timeout).
+ */
+export function fenceMarginMs(requestTimeoutMs: number): number {
+  return Math.min(5_000, Math.max(250, requestTimeoutMs / 2));
+}
+/** Longest back-off between retries of a refused write of rotated tokens. */
+const SAVE_MAX_DELAY_MS = 2_000;
+/** Rounds of re-reading after compare-and-set conflicts under the lock. */
+const MAX_ROUNDS = 5;
+
+export interface RenewalOptions {
+  store: Store;
+  oauth: OAuthClient;
+  events: Emitter;
+  lock: { leaseMs: number; waitMs: number };
+  refreshSkewMs: number;
+  /** The time limit of one token request (the retry policy's `timeoutMs`). */
+  requestTimeoutMs: number;
+  /**
+   * How long a holder that finds another holder's renewal mark waits for that holder's write
+   * before it takes the renewal over (default 10 s).
+   */
+  undecidedWaitMs: number;
+  /**
+   * The server's refresh-token reuse grace window (0: none). Within it, a refresh whose answer
+   * was lost is sent again at once with the same refresh token.
+   */
+  rotationGraceMs: number;
+}
+
+/** How the engine tells its owner what it read and wrote. */
+export interface RenewalHooks {
+  /** A record of `sessionId` was read or written: bring the session object up to date. */
+  apply(sessionId: string, record: SessionRecord): void;
+  /** The record is gone (logged out). */
+  forget(sessionId: string): void;
+}
+
+interface PendingSave {
+  tokens: TokenSet;
+  done: Promise<void>;
+}
+
+interface Outcome {
+  tokens: TokenSet;
+  /** A write of rotated tokens the store refused, still being retried under the lease. */
+  pending?: PendingSave;
+}
+
+export class RenewalEngine {
+  readonly #o: RenewalOptions;
+  readonly #hooks: RenewalHooks;
+  readonly #inflight = new Map<string, Promise<TokenSet>>();
+  readonly #pending = new Map<string, PendingSave>();
+  /** Identifies this engine's renewal marks. */
+  readonly #holder = randomToken();
+
+  constructor(options: RenewalOptions, hooks: RenewalHooks) {
+    this.#o = options;
+    this.#hooks = hooks;
+  }
+
+  /** True while a renewal of `key` runs here, or its rotated tokens wait to be written. */
+  busy(key: string): boolean {
+    return this.#inflight.has(key) || this.#pending.has(key);
+  }
+
+  /**
+   * A valid access token for the session at `key`: one renewal per key at a time in this process,
+   * under the store's lock across processes. `stale` is the token the caller found unusable.
+   * Resolves only with a token valid now, or throws.
+   */
+  renew(sessionId: string, key: string, stale: TokenSet | undefined, force: boolean): Promise<TokenSet> {
+    let flight = this.#inflight.get(key);
+    if (flight === undefined) {
+      flight = this.#locked(sessionId, key, stale, force).finally(() => this.#inflight.delete(key));
+      this.#inflight.set(key, flight);
+    }
+    return flight;
+  }
+
+  async #locked(sessionId: string, key: string, stale: TokenSet | undefined, force: boolean): Promise<TokenSet> {
+    const pending = this.#pending.get(key);
+    if (pending !== undefined) {
+      // Our own rotated tokens, not yet in the store: they are the newest there are.
+      if (!force && !pending.tokens.isExpired(this.#o.refreshSkewMs)) return pending.tokens;
+      await pending.done;
+    }
+    const { store, lock } = this.#o;
+    const lease = await store.lock(key, lock);
+    let handedOver = false;
+    try {
+      const outcome = await this.#renewLocked(sessionId, key, stale, force, lease);
+      if (outcome.pending !== undefined) handedOver = true; // the saver releases the lease
+      return outcome.tokens;
+    } finally {
+      if (!handedOver) await this.#release(lease, sessionId);
+    }
+  }
+
+  async #renewLocked(
+    sessionId: string,
+    key: string,
+    stale: TokenSet | undefined,
+    force: boolean,
+    lease: Lease,
+  ): Promise<Outcome> {
+    const { store } = this.#o;
+    for (let round = 1; ; round++) {
+      const read = await this.#read(sessionId, key);
+      const { entry, rec } = read;
+      if (rec.status === 'reauth-required') throw reauthRequired(sessionId, rec.reason);
+      // Another process (or an earlier flight) may have renewed already: adopt its token.
+      const renewedElsewhere = stale === undefined || rec.tokens.accessToken !== stale.accessToken;
+      if (rec.renewing === undefined && !rec.tokens.isExpired(this.#o.refreshSkewMs) && (renewedElsewhere || !force)) {
+        return { tokens: rec.tokens };
+      }
+      let interrupted = false;
+      if (rec.renewing !== undefined) {
+        if (rec.renewing.by !== this.#holder && (await this.#awaitChange(key, entry.version, lease))) {
+          continue; // the other holder's write landed: read it
+        }
+        interrupted = true;
+      }
+      if (rec.renewBy === 'client_credentials') return this.#renewByClientCredentials(sessionId, key, entry, rec);
+      if (rec.renewBy !== 'refresh_token' || !rec.tokens.refreshToken) {
+        throw reauthRequired(sessionId, 'no refresh token: the access token expired');
+      }
+      await this.#confirm(lease, key);
+      let marked: number;
+      const mark: RenewalMark = { by: this.#holder, at: Date.now() };
+      try {
+        marked = await store.set(key, encodeSession({ ...rec, renewing: mark }), { ifVersion: entry.version });
+      } catch (error) {
+        if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT') && round < MAX_ROUNDS) continue;
+        throw error; // nothing was sent
+      }
+      return this.#refresh(sessionId, key, { ...rec, renewing: mark }, marked, interrupted, lease);
+    }
+  }
+
+  async #refresh(
+    sessionId: string,
+    key: string,
+    rec: SessionRecord,
+    version: number,
+    interrupted: boolean,
+    lease: Lease,
+  ): Promise<Outcome> {
+    const { oauth, store, events } = this.#o;
+    const refreshToken = rec.tokens.refreshToken as string;
+    const firstSentAt = Date.now();
+    let tokens: TokenSet;
+    for (;;) {
+      try {
+        tokens = await oauth.refresh(refreshToken, undefined, () => this.#confirm(lease, key));
+        break;
+      } catch (error) {
+        if (isTokenkeeperError(error, 'TOKENKEEPER_INVALID_GRANT')) {
+          const reason = interrupted ? 'renewal-interrupted' : (error as TokenEndpointError).oauthError;
+          throw await this.#markReauth(sessionId, key, rec, version, reason, error);
+        }
+        const unknown = error instanceof TokenEndpointError && error.outcomeUnknown;
+        if (unknown && Date.now() - firstSentAt < this.#o.rotationGraceMs) {
+          // The server may have rotated; within its grace window the same token is accepted again.
+          interrupted = true;
+          continue;
+        }
+        // Unknown outcome: leave the mark, so the next holder knows the token may be spent. A
+        // refusal or a request never sent: the record is as it was, so take the mark away.
+        if (!unknown) await this.#unmark(sessionId, key, rec, version);
+        throw error;
+      }
+    }
+    if (tokens.refreshToken === undefined) tokens = tokens.with({ refreshToken }); // the server did not rotate it
+    const next: SessionRecord = { ...rec, tokens, updatedAt: Date.now() };
+    delete next.renewing;
+    try {
+      await store.set(key, encodeSession(next), { ifVersion: version });
+    } catch (error) {
+      if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT'))
+        return { tokens: await this.#theirs(sessionId, key, error) };
+      // The server rotated: these tokens exist nowhere else. Keep them and keep trying.
+      events.emit('error', { sessionId, error });
+      this.#hooks.apply(sessionId, next);
+      const pending = this.#save(sessionId, key, next, version, lease);
+      return { tokens, pending };
+    }
+    this.#hooks.apply(sessionId, next);
+    events.emit('refresh', { sessionId, grant: rec.grant, expiresAt: tokens.expiresAt });
+    return { tokens };
+  }
+
+  async #renewByClientCredentials(
+    sessionId: string,
+    key: string,
+    entry: StoreEntry,
+    rec: SessionRecord,
+  ): Promise<Outcome> {
+    const tokens = await this.#o.oauth.clientCredentials(rec.scope);
+    const next: SessionRecord = { ...rec, tokens, updatedAt: Date.now() };
+    delete next.renewing;
+    try {
+      await this.#o.store.set(key, encodeSession(next), { ifVersion: entry.version });
+    } catch (error) {
+      if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT'))
+        return { tokens: await this.#theirs(sessionId, key, error) };
+      // Nothing rotates here: the next renewal simply asks again. Serve these meanwhile.
+      this.#o.events.emit('error', { sessionId, error });
+    }
+    this.#hooks.apply(sessionId, next);
+    this.#o.events.emit('refresh', { sessionId, grant: rec.grant, expiresAt: tokens.expiresAt });
+    return { tokens };
+  }
+
+  /**
+   * Someone wrote the record after we read it (our lease ran out during a slow renewal). Their
+   * record wins, but it is handed out only if it is active and valid now; otherwise its state is
+   * reported: never an expired token as a success.
+   */
+  async #theirs(sessionId: string, key: string, conflict: unknown): Promise<TokenSet> {
+    this.#o.events.emit('error', { sessionId, error: conflict });
+    const { rec } = await this.#read(sessionId, key);
+    if (rec.status === 'reauth-required') throw reauthRequired(sessionId, rec.reason);
+    if (rec.renewing === undefined && !rec.tokens.isExpired()) return rec.tokens;
+    throw new TokenkeeperError(
+      'TOKENKEEPER_VERSION_CONFLICT',
+      `The session ${JSON.stringify(sessionId)} was renewed concurrently by another holder and its stored token is not usable yet. Try again.`,
+      { key, cause: conflict },
+    );
+  }
+
+  /** Retries the write of rotated tokens under the lease until it lands or the token expires. */
+  #save(sessionId: string, key: string, next: SessionRecord, version: number, lease: Lease): PendingSave {
+    const { store, events } = this.#o;
+    const deadline = next.tokens.expiresAt ?? Date.now() + 3_600_000;
+    const done = (async () => {
+      let delay = 100;
+      try {
+        while (Date.now() < deadline) {
+          await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
+          delay = Math.min(delay * 2, SAVE_MAX_DELAY_MS);
+          await lease.extend().catch(() => false); // a heartbeat; the version check fences the write
+          try {
+            await store.set(key, encodeSession(next), { ifVersion: version });
+            events.emit('refresh', { sessionId, grant: next.grant, expiresAt: next.tokens.expiresAt });
+            return;
+          } catch (error) {
+            events.emit('error', { sessionId, error });
+            if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT')) return; // someone else decided
+          }
+        }
+      } finally {
+        this.#pending.delete(key);
+        await this.#release(lease, sessionId);
+      }
+    })();
+    const pending: PendingSave = { tokens: next.tokens, done };
+    this.#pending.set(key, pending);
+    return pending;
+  }
+
+  /**
+   * The fence: the lease must be confirmed by the store, and reach beyond the request's timeout,
+   * before anything is sent. Throws (sending nothing) otherwise.
+   */
+  async #confirm(lease: Lease, key: string): Promise<void> {
+    const timeout = this.#o.requestTimeoutMs;
+    const margin = fenceMarginMs(timeout);
+    const extended = await lease.extend(Math.max(timeout + margin, this.#o.lock.leaseMs));
+    if (extended && lease.expiresAt - Date.now() >= timeout + margin / 2) return;
+    throw new TokenkeeperError(
+      'TOKENKEEPER_LEASE_LOST',
+      `The lock on ${JSON.stringify(key)} could not be confirmed for long enough to send a refresh, so nothing was sent. ` +
+        'Another process may be renewing the session; try again.',
+      { key },
+    );
+  }
+
+  /**
+   * Waits, bounded, for the holder of `mark` to write the record. True if the record changed
+   * (read it again), false if it did not (its renewal was interrupted).
+   */
+  async #awaitChange(key: string, version: number, lease: Lease): Promise<boolean> {
+    const deadline = Date.now() + this.#o.undecidedWaitMs;
+    let delay = 50;
+    while (Date.now() < deadline) {
+      await sleep(Math.min(delay, deadline - Date.now()));
+      delay = Math.min(delay * 2, 500);
+      const entry = await this.#o.store.get(key).catch(() => undefined);
+      if (entry === undefined || entry.version !== version) return true;
+      await lease.extend().catch(() => false);
+    }
+    return false;
+  }
+
+  async #read(sessionId: string, key: string): Promise<{ entry: StoreEntry; rec: SessionRecord }> {
+    const entry = await this.#o.store.get(key);
+    if (entry === undefined) {
+      this.#hooks.forget(sessionId);
+      throw new TokenkeeperError(
+        'TOKENKEEPER_NO_SESSION',
+        `There is no stored session ${JSON.stringify(sessionId)} (it was logged out or cleared). Log in again.`,
+        { key: sessionId },
+      );
+    }
+    if (!Number.isSafeInteger(entry.version) || entry.version < 1) {
+      throw new TokenkeeperError(
+        'TOKENKEEPER_CORRUPT_RECORD',
+        `The store returned version ${String(entry.version).slice(0, 20)} for the session ${JSON.stringify(sessionId)} ` +
+          `(key ${JSON.stringify(key)}); versions are positive integers. Nothing was sent. Is the store a tokenkeeper store?`,
+        { key },
+      );
+    }
+    const rec = decodeSession(key, entry.value);
+    this.#hooks.apply(sessionId, rec);
+    return { entry, rec };
+  }
+
+  async #unmark(sessionId: string, key: string, rec: SessionRecord, version: number): Promise<void> {
+    const clean = { ...rec };
+    delete clean.renewing;
+    try {
+      await this.#o.store.set(key, encodeSession(clean), { ifVersion: version });
+      this.#hooks.apply(sessionId, clean);
+    } catch (error) {
+      this.#o.events.emit('error', { sessionId, error });
+    }
+  }
+
+  /** Marks the session `reauth-required` (keeping its record for diagnosis) and emits. */
+  async #markReauth(
+    sessionId: string,
+    key: string,
+    rec: SessionRecord,
+    version: number,
+    reason: string | undefined,
+    cause: unknown,
+  ): Promise<TokenkeeperError> {
+    const marked: SessionRecord = {
+      ...rec,
+      status: 'reauth-required',
+      reason: reason ?? 'expired',
+      updatedAt: Date.now(),
+    };
+    delete marked.renewing;
+    try {
+      await this.#o.store.set(key, encodeSession(marked), { ifVersion: version });
+      this.#hooks.apply(sessionId, marked);
+    } catch (error) {
+      this.#o.events.emit('error', { sessionId, error });
+    }
+    const error = reauthRequired(sessionId, reason, cause);
+    this.#o.events.emit('reauth-required', { sessionId, error });
+    return error;
+  }
+
+  async #release(lease: Lease, sessionId: string): Promise<void> {
+    // A failed release never masks the renewal's result: the lease ends by itself.
+    await lease.release().catch((error: unknown) => this.#o.events.emit('error', { sessionId, error }));
+  }
+}
