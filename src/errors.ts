@@ -56,7 +56,9 @@ export class LockTimeoutError extends TokenkeeperError {
   constructor(key: string, waitedMs: number, holder?: LockHolder) {
     const who = holder?.pid
       ? ` It is held by pid ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}${
-          holder.expiresAt ? `, lease ending ${new Date(holder.expiresAt).toISOString()}` : ''
+          holder.expiresAt && Number.isFinite(new Date(holder.expiresAt).getTime())
+            ? `, lease ending ${new Date(holder.expiresAt).toISOString()}`
+            : ''
         }.`
       : '';
     super(

@@ -39,7 +39,7 @@ describe('sharetribeTokenStore inside the Sharetribe integration SDK', () => {
     const before = api.counts.clientCredentials;
     expect((await sdkOn(sharetribeTokenStore(store)).marketplace.show()).status).toBe(200);
     expect(api.counts.clientCredentials).toBe(before + 1);
-    const stored = (await store.get('sharetribe:token'))?.value.token as Record<string, unknown>;
+    const stored = (await store.get('sharetribe:t:token'))?.value.token as Record<string, unknown>;
     expect(stored).toMatchObject({ token_type: 'bearer', scope: 'integ' });
     const child = await runChild('sharetribe-worker.ts', [dir, api.baseUrl, api.clientId, api.clientSecret]);
     expect(JSON.parse(child.stdout)).toEqual({ status: 200 });
@@ -50,12 +50,15 @@ describe('sharetribeTokenStore inside the Sharetribe integration SDK', () => {
     const store = memoryStore();
     const sdk = sdkOn(sharetribeTokenStore(store));
     await sdk.marketplace.show();
-    const first = (await store.get('sharetribe:token'))?.value.token as { access_token: string; refresh_token: string };
+    const first = (await store.get('sharetribe:t:token'))?.value.token as {
+      access_token: string;
+      refresh_token: string;
+    };
     api.expire(first.access_token);
     const refreshes = api.counts.refresh;
     expect((await sdk.marketplace.show()).status).toBe(200);
     expect(api.counts.refresh).toBe(refreshes + 1);
-    const now = (await store.get('sharetribe:token'))?.value.token as { access_token: string; refresh_token: string };
+    const now = (await store.get('sharetribe:t:token'))?.value.token as { access_token: string; refresh_token: string };
     expect(now.access_token).not.toBe(first.access_token);
     expect(now.refresh_token).not.toBe(first.refresh_token);
   });
@@ -65,7 +68,7 @@ describe('sharetribeTokenStore inside the Sharetribe integration SDK', () => {
     const sdk = sdkOn(sharetribeTokenStore(store));
     await sdk.marketplace.show();
     await sdk.revoke();
-    expect(await store.get('sharetribe:token')).toBeUndefined();
+    expect(await store.get('sharetribe:t:token')).toBeUndefined();
     const keys: string[] = [];
     for await (const k of store.keys()) keys.push(k);
     expect(keys).toEqual([]);
@@ -90,7 +93,7 @@ describe('sharetribeTokenStore inside the Sharetribe integration SDK', () => {
       const file = sharetribeFileStore();
       expect((await sdkOn(file).marketplace.show()).status).toBe(200);
       expect(
-        (await fileStore({ path: join(xdg, 'tokenkeeper', 'sharetribe') }).get('sharetribe:token'))?.value.format,
+        (await fileStore({ path: join(xdg, 'tokenkeeper', 'sharetribe') }).get('sharetribe:t:token'))?.value.format,
       ).toBe('sharetribe/1');
     } finally {
       if (old === undefined) delete process.env.XDG_CONFIG_HOME;
@@ -128,11 +131,11 @@ describe('sharetribeTokenStore inside the Sharetribe integration SDK', () => {
     };
     const sdk = sdkOn(sharetribeTokenStore(flaky));
     await sdk.marketplace.show();
-    const kept = await inner.get('sharetribe:token');
+    const kept = await inner.get('sharetribe:t:token');
     failing = true;
     api.expire((kept!.value.token as { access_token: string }).access_token);
     await expect(sdk.marketplace.show()).rejects.toBeDefined();
-    expect((await inner.get('sharetribe:token'))?.value).toEqual(kept?.value);
+    expect((await inner.get('sharetribe:t:token'))?.value).toEqual(kept?.value);
   });
 
   it('refuses bad input', async () => {

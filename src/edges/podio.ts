@@ -1,5 +1,5 @@
 import { TokenkeeperError } from '../errors.js';
-import { assertValidKey, checkNamespace } from '../store/keys.js';
+import { checkNamespace, dropInKey } from '../store/keys.js';
 import { isPlainObject, parseJson } from '../store/records.js';
 import type { Store, StoreRecord } from '../store/types.js';
 
@@ -76,15 +76,24 @@ export function podioSessionStore(store: Store, options: PodioSessionStoreOption
     if (typeof authType !== 'string' || authType.length === 0) {
       throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'podio-js passed no authType.');
     }
-    const key = options.key === undefined ? `${namespace}:${authType}` : `${namespace}:u:${options.key}:${authType}`;
-    assertValidKey(key);
-    return key;
+    return options.key === undefined
+      ? dropInKey(namespace, 'a', authType)
+      : dropInKey(namespace, 'u', options.key, authType);
+  };
+  // Before 0.2 a store without `key` used `namespace:authType`: still read (and moved on the next
+  // write) where that cannot be another drop-in's key, that is when authType has no `:`.
+  const legacyOf = (authType: PodioAuthType) =>
+    options.key === undefined && !authType.includes(':') ? `${namespace}:${authType}` : undefined;
+  const read = async (authType: PodioAuthType) => {
+    const entry = await store.get(keyOf(authType));
+    const legacy = legacyOf(authType);
+    return entry === undefined && legacy !== undefined ? store.get(legacy) : entry;
   };
 
   return {
     get(authType, callback) {
       Promise.resolve()
-        .then(() => store.get(keyOf(authType)))
+        .then(() => read(authType))
         .then(
           (entry) => {
             const auth = entry === undefined ? undefined : toAuthObject(entry.value);
@@ -109,11 +118,14 @@ export function podioSessionStore(store: Store, options: PodioSessionStoreOption
       Promise.resolve()
         .then(async () => {
           const key = keyOf(authType);
+          const legacy = legacyOf(authType);
           if (auth === null || typeof auth !== 'object' || auth.accessToken === undefined) {
             await store.delete(key); // sign-out, or the SDK clearing before a refresh
+            if (legacy !== undefined) await store.delete(legacy);
             return;
           }
           await store.set(key, encode(auth));
+          if (legacy !== undefined) await store.delete(legacy);
         })
         .then(
           () => callback?.(null), // podio-js checks `err !== null`: a bare callback() breaks its retries

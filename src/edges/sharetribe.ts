@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TokenkeeperError } from '../errors.js';
 import { defaultStorePath, type FileStoreOptions, fileStore } from '../store/file/index.js';
-import { assertValidKey, checkNamespace, describeType } from '../store/keys.js';
+import { checkNamespace, describeType, dropInKey } from '../store/keys.js';
 import { memoryStore } from '../store/memory.js';
 import { isPlainObject, parseJson } from '../store/records.js';
 import type { Store, StoreRecord } from '../store/types.js';
@@ -36,11 +36,15 @@ export interface SharetribeTokenStoreOptions {
  */
 export function sharetribeTokenStore(store: Store, options: SharetribeTokenStoreOptions = {}): SharetribeTokenStore {
   const namespace = checkNamespace(options.namespace ?? 'sharetribe', 'sharetribeTokenStore()');
-  const key = `${namespace}:${options.key ?? 'token'}`;
-  assertValidKey(key);
+  const name = options.key ?? 'token';
+  const key = dropInKey(namespace, 't', name);
+  // Before 0.2 the key was `namespace:name`: still read (and moved on the next write) where that
+  // cannot be another drop-in's key, that is when the name has no `:`.
+  const legacy = typeof name === 'string' && !name.includes(':') ? `${namespace}:${name}` : undefined;
   return {
     async getToken() {
-      const entry = await store.get(key);
+      let entry = await store.get(key);
+      if (entry === undefined && legacy !== undefined) entry = await store.get(legacy);
       if (entry === undefined) return null;
       if (entry.value.format !== 'sharetribe/1' || !isPlainObject(entry.value.token)) {
         throw new TokenkeeperError(
@@ -59,9 +63,11 @@ export function sharetribeTokenStore(store: Store, options: SharetribeTokenStore
         );
       }
       await store.set(key, { format: 'sharetribe/1', token: token as StoreRecord });
+      if (legacy !== undefined) await store.delete(legacy);
     },
     async removeToken() {
       await store.delete(key);
+      if (legacy !== undefined) await store.delete(legacy);
     },
   };
 }

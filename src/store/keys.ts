@@ -53,6 +53,18 @@ export function describeType(value: unknown): string {
 }
 
 /**
+ * The store key of a drop-in's record: `namespace:kind:segment[:segment...]`, each segment with
+ * `%` and `:` escaped, so no value a user or SDK passes can reach another kind's keys or the
+ * session manager's (`namespace:s:<session id>`). Kinds in use: `a` and `u` (Podio), `t`
+ * (Sharetribe), `v` and `idx` (Solid), `s` (sessions).
+ */
+export function dropInKey(namespace: string, kind: string, ...segments: string[]): string {
+  const key = [namespace, kind, ...segments.map((s) => s.replace(/%/g, '%25').replace(/:/g, '%3A'))].join(':');
+  assertValidKey(key);
+  return key;
+}
+
+/**
  * Checks a `namespace` option (the key prefix an API or drop-in puts before its keys): a
  * non-empty string of at most 100 characters, without `:` (the separator that keeps one
  * namespace from reaching into another) and without what a key may not hold.

@@ -29,6 +29,12 @@ export interface StorableTokenSet {
 }
 
 const KNOWN = new Set(['access_token', 'token_type', 'expires_in', 'refresh_token', 'scope', 'id_token']);
+
+/**
+ * The longest lifetime a token is taken to have: ten years. A server that says more (`expires_in`
+ * of 1e13 seconds, say) gets ten years: far beyond any real token, and always a valid date.
+ */
+export const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
 const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
 
 /**
@@ -78,7 +84,7 @@ export class TokenSet {
       if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
         throw invalidResponse('its expires_in is not a non-negative number of seconds');
       }
-      expiresAt = now + seconds * 1000;
+      expiresAt = now + Math.min(seconds, MAX_LIFETIME_SECONDS) * 1000;
     }
     for (const field of ['token_type', 'refresh_token', 'scope', 'id_token'] as const) {
       if (r[field] !== undefined && r[field] !== null && typeof r[field] !== 'string') {
@@ -176,7 +182,7 @@ export class TokenSet {
     return {
       accessToken: '[redacted]',
       tokenType: this.tokenType,
-      expiresAt: this.expiresAt === undefined ? undefined : new Date(this.expiresAt).toISOString(),
+      expiresAt: this.expiresAt === undefined ? undefined : isoTime(this.expiresAt),
       refreshToken: this.#refreshToken === undefined ? undefined : '[redacted]',
       idToken: this.#idToken === undefined ? undefined : '[redacted]',
       scope: this.scope,
@@ -185,13 +191,19 @@ export class TokenSet {
   }
 
   toString(): string {
-    const expiry = this.expiresAt === undefined ? 'no expiry' : `expires ${new Date(this.expiresAt).toISOString()}`;
+    const expiry = this.expiresAt === undefined ? 'no expiry' : `expires ${isoTime(this.expiresAt)}`;
     return `TokenSet(${this.tokenType}, ${expiry}${this.#refreshToken ? ', refreshable' : ''})`;
   }
 
   [inspectSymbol](): string {
     return `TokenSet ${JSON.stringify(this.toJSON())}`;
   }
+}
+
+/** An ISO date for any number: a time no Date can hold (hand-edited records) prints as the number. */
+export function isoTime(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
 }
 
 function optionalString(v: unknown): boolean {
