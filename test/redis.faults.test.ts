@@ -135,7 +135,35 @@ describe('redisStore faults', () => {
     expect(await admin.get(`${prefix}{foreign}:r`)).toBe('not json');
     await store.set('fine', { ok: true });
     expect((await store.get('fine'))?.value).toEqual({ ok: true });
+    // The documented repair: delete with force removes what is there, and the key works again.
+    expect((await rejection(store.delete('hash'))).code).toBe('TOKENKEEPER_CORRUPT_RECORD');
+    for (const key of ['hash', 'foreign']) {
+      expect(await store.delete(key, { force: true })).toBe(true);
+      await store.set(key, { repaired: true });
+      expect((await store.get(key))?.value).toEqual({ repaired: true });
+    }
     await admin.del(`${prefix}{hash}:r`, `${prefix}{foreign}:r`, `${prefix}{fine}:r`);
+  });
+
+  it('warns once, through onWarning, when the server keeps no data across a restart', async () => {
+    const { startPrivateRedis } = await import('./helpers/private-redis.js');
+    for (const persistence of ['none', 'aof'] as const) {
+      const server = await startPrivateRedis(persistence);
+      const warnings: { code: string; message: string }[] = [];
+      const store = redisStore({ url: server.url, onWarning: (w) => warnings.push(w) });
+      await store.set('a', { n: 1 });
+      await store.get('a');
+      await new Promise((r) => setTimeout(r, 100));
+      if (persistence === 'none') {
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]?.code).toBe('TOKENKEEPER_REDIS_NOT_PERSISTENT');
+        expect(warnings[0]?.message).toContain('appendonly yes');
+      } else {
+        expect(warnings).toEqual([]);
+      }
+      await store.close();
+      await server.stop();
+    }
   });
 
   it('gives a clear error within a bounded time when Redis is unreachable', async () => {

@@ -97,6 +97,14 @@ export function defineStoreConformance(
         expect(await store.delete('k')).toBe(false);
       });
 
+      it('deletes with force whatever is at a key, and refuses force with ifVersion', async () => {
+        await store.set('forced', { a: 1 });
+        expect(await store.delete('forced', { force: true })).toBe(true);
+        expect(await store.get('forced')).toBeUndefined();
+        expect(await store.delete('forced', { force: true })).toBe(false);
+        await expectCode(store.delete('forced', { force: true, ifVersion: 1 }), 'TOKENKEEPER_INVALID_ARGUMENT');
+      });
+
       it('keeps different keys apart', async () => {
         await store.set('a', { v: 'a' });
         await store.set('A', { v: 'A' });

@@ -127,6 +127,9 @@ export function redisStore(options: RedisStoreOptions): Store {
   if (typeof prefix !== 'string') {
     throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'redisStore({ prefix }) must be a string.');
   }
+  if (options.onWarning !== undefined && typeof options.onWarning !== 'function') {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'redisStore({ onWarning }) must be a function.');
+  }
   let client: RedisLike;
   const owned = options.client === undefined;
   if (owned) {
