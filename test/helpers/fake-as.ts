@@ -26,6 +26,16 @@ export interface FakeAuthServer {
   dropAbandoned: boolean;
   /** Lifetime of issued access tokens, in seconds. */
   accessTokenTtl: number;
+  /**
+   * A reuse grace window (Okta, Auth0, Hydra, Keycloak have one): a used refresh token presented
+   * again within this many ms of its first use is accepted (counted in `graceReuse`) instead of
+   * revoking the family. Default 0.
+   */
+  refreshGraceMs: number;
+  /** The share (0 to 1) of successful refresh answers dropped after the server rotated: lost answers. */
+  dropRate: number;
+  /** The newest refresh token the server issued in each family, by the family's first token. */
+  newestRefreshToken(anyTokenOfFamily: string): string | undefined;
   /** Answer the next `n` token requests with `status` (default 503). */
   failNext(n: number, status?: number): void;
   /** A token response for a new refresh-token family, as if a user had logged in. */
@@ -55,6 +65,12 @@ interface Counts {
   authorizationCode: number;
   invalidGrant: number;
   reuseDetected: number;
+  /** Used refresh tokens accepted again within `refreshGraceMs`. */
+  graceReuse: number;
+  /** A refresh token presented while a request with the same token was still being processed. */
+  concurrentReuse: number;
+  /** Refresh answers dropped on purpose (`dropRate`): the server rotated, the client never heard. */
+  dropped: number;
   revocations: number;
   api: number;
   failed: number;
@@ -69,6 +85,9 @@ const zero = (): Counts => ({
   authorizationCode: 0,
   invalidGrant: 0,
   reuseDetected: 0,
+  graceReuse: 0,
+  concurrentReuse: 0,
+  dropped: 0,
   revocations: 0,
   api: 0,
   failed: 0,
@@ -78,7 +97,9 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
   const clientId = 'test-client';
   const clientSecret = 's3cret-client';
   const families = new Map<string, { revoked: boolean }>();
-  const refreshTokens = new Map<string, { family: string; used: boolean }>();
+  const refreshTokens = new Map<string, { family: string; used: boolean; usedAt: number }>();
+  const newest = new Map<string, string>();
+  const inFlight = new Set<string>();
   const accessTokens = new Map<string, { family: string | undefined; expiresAt: number; revoked: boolean }>();
   let failures: { left: number; status: number } = { left: 0, status: 503 };
 
@@ -92,7 +113,8 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
 
   const issueFamilyTokens = (family: string, ttl: number, scope?: string): TokenResponseBody => {
     const rt = token('rt');
-    refreshTokens.set(rt, { family, used: false });
+    refreshTokens.set(rt, { family, used: false, usedAt: 0 });
+    newest.set(family, rt);
     const body: TokenResponseBody = {
       access_token: issueAccess(family, ttl),
       token_type: 'Bearer',
@@ -132,6 +154,12 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
     latencyMs: 0,
     dropAbandoned: false,
     accessTokenTtl: 3600,
+    refreshGraceMs: 0,
+    dropRate: 0,
+    newestRefreshToken(rt) {
+      const family = refreshTokens.get(rt)?.family;
+      return family === undefined ? undefined : newest.get(family);
+    },
     failNext(n, status = 503) {
       failures = { left: n, status };
     },
@@ -187,6 +215,12 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
     }
     if (req.method !== 'POST') return json(404, { error: 'not_found' });
     const body = new URLSearchParams(await readBody(req));
+    const presented = body.get('grant_type') === 'refresh_token' ? (body.get('refresh_token') ?? '') : undefined;
+    if (presented !== undefined) {
+      if (inFlight.has(presented)) fake.counts.concurrentReuse++;
+      inFlight.add(presented);
+      res.once('close', () => inFlight.delete(presented));
+    }
     if (!authenticated(req, body)) return json(401, { error: 'invalid_client' });
 
     if (url.pathname === '/revoke') {
@@ -226,13 +260,23 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
         const rt = refreshTokens.get(body.get('refresh_token') ?? '');
         if (!rt) return invalidGrant('unknown refresh token');
         if (families.get(rt.family)?.revoked) return invalidGrant('grant revoked');
-        if (rt.used) {
+        if (rt.used && Date.now() - rt.usedAt <= fake.refreshGraceMs) {
+          fake.counts.graceReuse++;
+        } else if (rt.used) {
           fake.counts.reuseDetected++;
           revokeFamily(rt.family);
           return invalidGrant('refresh token reused; the grant is revoked');
+        } else {
+          rt.used = true;
+          rt.usedAt = Date.now();
         }
-        rt.used = true;
-        return json(200, issueFamilyTokens(rt.family, fake.accessTokenTtl));
+        const issued = issueFamilyTokens(rt.family, fake.accessTokenTtl);
+        if (fake.dropRate > 0 && Math.random() < fake.dropRate) {
+          fake.counts.dropped++;
+          res.destroy(); // rotated, and the answer never arrives
+          return;
+        }
+        return json(200, issued);
       }
       case 'client_credentials': {
         fake.counts.clientCredentials++;

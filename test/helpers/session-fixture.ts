@@ -18,6 +18,8 @@ export function useFakeAuthServer() {
     s.resetCounts();
     s.latencyMs = 0;
     s.accessTokenTtl = 3600;
+    s.refreshGraceMs = 0;
+    s.dropRate = 0;
     s.failNext(0);
     store = memoryStore();
   });
