@@ -2,7 +2,7 @@
 // directory, a FIFO, a symlink to a file elsewhere), every call settles within its bounds with
 // a typed error or a result: no spinning core, no hang, no read through a link.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { lutimesSync, mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -61,6 +61,10 @@ describe('file store with junk in its folder', () => {
         await store.get('warm'); // creates the folder
         const path = join(dir, `${encodeKey('k')}${suffix}`);
         plant(path, kind, outside);
+        // Planted a while ago, so an unreadable lock file counts as a stale lease (a fresh one
+        // holds for 30 s: the bounded wait on that is tested below, once, to keep the run short).
+        const old = (Date.now() - 120_000) / 1000;
+        lutimesSync(path, old, old);
         // A fresh junk lock counts as held for a while: waiting is bounded by waitMs, and a release
         // that finds junk at the breaker's path gives up after about a second (the lease ends).
         await settles(
@@ -85,6 +89,16 @@ describe('file store with junk in its folder', () => {
       }, 60_000);
     }
   }
+
+  it('a fresh junk write guard holds set() for at most its wait (15 s), then a typed error', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'tk-junk-')), 'store');
+    const store = fileStore({ path: dir, fsync: false });
+    await store.get('warm');
+    writeFileSync(join(dir, `${encodeKey('k')}.wlock`), 'garbage');
+    const { error } = await settles(store.set('k', { a: 1 }), 15_000);
+    expect((error as { code?: string }).code).toBe('TOKENKEEPER_LOCK_TIMEOUT');
+    await store.close();
+  }, 30_000);
 
   it('breaks a junk lock file once it is older than a lease, and takes the lock', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'tk-junk-')), 'store');

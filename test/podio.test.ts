@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Podio from 'podio-js';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStore } from '../src/file.js';
 import { encryptedStore, memoryStore, type Store } from '../src/index.js';
 import { fromPodioPhpRecord, importPodioSessionFile, podioSessionStore, toPodioPhpRecord } from '../src/podio.js';
+import * as childHelpers from './helpers/child.js';
 import { runChild } from './helpers/child.js';
 import { rejection } from './helpers/errors.js';
 import { startFakePodio } from './helpers/fake-podio.js';
@@ -204,5 +205,86 @@ describe('podioSessionStore inside podio-js', () => {
     expect(() => podioSessionStore(memoryStore(), { format: 'ruby' as never })).toThrow(/format/);
     expect(() => podioSessionStore(memoryStore(), { namespace: 'a:b' })).toThrow(/namespace/);
     expect(() => podioSessionStore(memoryStore(), { key: '' })).toThrow(/key/);
+  });
+});
+
+describe('podio-js fleets sharing one store', () => {
+  const { startChild, waitForOutput } = childHelpers;
+
+  /**
+   * 4 processes, each started with the session as stored (its access token then expired), then
+   * making one request: all at once, or one after the other (each still holding the old token).
+   */
+  async function fleet(mode: 'plain' | 'shared', order: 'together' | 'one by one') {
+    const dir = freshDir();
+    const store = fileStore({ path: dir });
+    const podio = newPodio(store);
+    await authenticate(podio);
+    api.expire(podio.authObject?.accessToken as string);
+    const before = { ...api.counts };
+    const go = (i: number) => (order === 'together' ? `${dir}.go` : `${dir}.go.${i}`);
+    const workers = Array.from({ length: 4 }, (_, i) =>
+      startChild('podio-fleet-worker.ts', [dir, api.apiURL, api.clientId, api.clientSecret, mode, go(i)]),
+    );
+    await Promise.all(workers.map((w) => waitForOutput(w.child, 'ready')));
+    const results = [];
+    if (order === 'together') {
+      writeFileSync(go(0), '');
+      results.push(...(await Promise.all(workers.map((w) => w.done))));
+    } else {
+      for (const [i, w] of workers.entries()) {
+        writeFileSync(go(i), '');
+        results.push(await w.done);
+      }
+    }
+    const outcomes = results.map((r) => JSON.parse(r.stdout.trim().split('\n').pop() as string));
+    return { dir, store, outcomes, refreshes: api.counts.refresh - before.refresh };
+  }
+
+  it('without shareRefresh: processes holding the old token never delete the session another refreshed', async () => {
+    const { dir, outcomes } = await fleet('plain', 'one by one');
+    // podio-js itself lets the later processes fail (they refresh with a spent token) ...
+    expect(outcomes[0]).toEqual({ ok: true });
+    // ... but the refreshed session stays in the store: a new process restores it, asking Podio nothing.
+    const tokenRequests = api.counts.token;
+    const child = await runChild('podio-worker.ts', [dir, api.apiURL, api.clientId, api.clientSecret]);
+    expect(JSON.parse(child.stdout)).toMatchObject({ item_id: 7 });
+    expect(api.counts.token).toBe(tokenRequests);
+  }, 30_000);
+
+  for (const order of ['together', 'one by one'] as const) {
+    it(`with shareRefresh, requests ${order}: exactly one refresh and no failed request`, async () => {
+      const { outcomes, refreshes } = await fleet('shared', order);
+      expect(outcomes).toEqual(Array.from({ length: 4 }, () => ({ ok: true })));
+      expect(refreshes).toBe(1);
+    }, 30_000);
+  }
+
+  it('two concurrent requests in one instance: without shareRefresh the second fails, with it both succeed once', async () => {
+    for (const shared of [false, true]) {
+      const store = memoryStore();
+      const sessionStore = podioSessionStore(store, { key: 'app-42' });
+      const podio = new Podio.api(
+        { authType: 'app', clientId: api.clientId, clientSecret: api.clientSecret },
+        { apiURL: api.apiURL, sessionStore },
+      );
+      if (shared) sessionStore.shareRefresh(podio);
+      await authenticate(podio);
+      api.expire(podio.authObject?.accessToken as string);
+      const before = api.counts.refresh;
+      const results = await Promise.allSettled([podio.request('GET', '/item/1'), podio.request('GET', '/item/2')]);
+      if (shared) {
+        expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+        expect(api.counts.refresh - before).toBe(1);
+      } else {
+        expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+        expect(String((results[1] as PromiseRejectedResult).reason?.name)).toBe('PodioAuthorizationError');
+        expect(api.counts.refresh - before).toBe(1);
+      }
+    }
+  });
+
+  it('refuses shareRefresh on something that is not a podio-js instance', () => {
+    expect(() => podioSessionStore(memoryStore()).shareRefresh({} as never)).toThrow(/podio-js instance/);
   });
 });

@@ -2,6 +2,7 @@ import { TokenkeeperError } from '../errors.js';
 import { checkNamespace, dropInKey } from '../store/keys.js';
 import { isPlainObject, parseJson } from '../store/records.js';
 import type { Store, StoreRecord } from '../store/types.js';
+import { withLock } from '../store/with-lock.js';
 
 /** The auth object podio-js keeps and hands to its session store. */
 export interface PodioAuthObject {
@@ -38,10 +39,34 @@ export interface PodioSessionStoreOptions {
   format?: 'js' | 'php';
 }
 
-/** What podio-js expects as `options.sessionStore`. */
+/** What podio-js expects as `options.sessionStore`, plus {@link PodioSessionStore.shareRefresh}. */
 export interface PodioSessionStore {
   get(authType: PodioAuthType, callback: (auth?: PodioAuthObject) => void): void;
   set(auth: PodioAuthObject, authType: PodioAuthType, callback?: (error: unknown) => void): void;
+  /**
+   * Routes `podio`'s token refresh through this store: one refresh per expiry across every
+   * process (and every concurrent request of this one) that shares the store, and no failed
+   * request. Under the store's lock it re-reads the record: if another process already stored
+   * newer tokens, the SDK adopts them and asks Podio nothing; otherwise it refreshes once and
+   * stores the result before the lock is released. The record is never deleted before a refresh.
+   * Returns `podio`. Not for `authType: 'client'` (Podio has no client-side refresh).
+   */
+  shareRefresh<T extends object>(podio: T, options?: ShareRefreshOptions): T;
+}
+
+export interface ShareRefreshOptions {
+  /** The lock's lease and wait (default 60 s each). The lease must outlast one token request. */
+  leaseMs?: number;
+  waitMs?: number;
+}
+
+/** The parts of a podio-js 1.x instance `shareRefresh` uses (its own methods, not a public API). */
+export interface PodioLike {
+  authType: string;
+  authObject?: PodioAuthObject;
+  _refreshToken(callback: (error: unknown, response?: unknown) => void): void;
+  _authenticate(data: Record<string, string>, callback: (error: unknown, response?: unknown) => void): void;
+  _onAccessTokenAcquired(response: unknown, callback: (error: unknown) => void): void;
 }
 
 const FIELDS = ['accessToken', 'refreshToken', 'expiresIn', 'ref', 'transferToken', 'scope'] as const;
@@ -50,9 +75,11 @@ const FIELDS = ['accessToken', 'refreshToken', 'expiresIn', 'ref', 'transferToke
  * A podio-js session store backed by any tokenkeeper store: atomic writes, encryption, Redis or
  * PostgreSQL, several processes, by passing one object.
  *
- * podio-js writes `{}` through `set` on sign-out and just before it refreshes; both delete the
- * record. Every field it stores round-trips exactly, with the absolute expiry kept beside
- * the relative `expiresIn`.
+ * podio-js writes `{}` through `set` on sign-out and just before it refreshes. That deletes the
+ * record only if it still holds the tokens this store object last read or wrote (checked under
+ * the store's lock): a process whose SDK holds an old token never deletes the session another
+ * process just refreshed. Every field podio-js stores round-trips exactly, with the absolute
+ * expiry kept beside the relative `expiresIn`.
  *
  * @example
  * const podio = new Podio({ authType: 'server', clientId, clientSecret },
@@ -89,6 +116,31 @@ export function podioSessionStore(store: Store, options: PodioSessionStoreOption
     const legacy = legacyOf(authType);
     return entry === undefined && legacy !== undefined ? store.get(legacy) : entry;
   };
+  // The access token this object last read or wrote, per authType: what a `set({})` may delete.
+  const lastSeen = new Map<PodioAuthType, string | undefined>();
+
+  /** Deletes the record if it still holds what this object last saw; keeps a newer one. */
+  const clear = (authType: PodioAuthType) =>
+    withLock(
+      store,
+      keyOf(authType),
+      async () => {
+        for (const key of [keyOf(authType), legacyOf(authType)]) {
+          if (key === undefined) continue;
+          const entry = await store.get(key).catch((error) => {
+            if ((error as { code?: string }).code === 'TOKENKEEPER_CORRUPT_RECORD') return { version: 0, value: {} };
+            throw error;
+          });
+          if (entry === undefined) continue;
+          const current = toAuthObject(entry.value)?.accessToken;
+          // Another process stored newer tokens since this one last looked: they stay.
+          if (current !== undefined && current !== lastSeen.get(authType)) continue;
+          await store.delete(key, entry.version === 0 ? { force: true } : { ifVersion: entry.version });
+        }
+        lastSeen.delete(authType);
+      },
+      { leaseMs: 10_000, waitMs: 15_000 },
+    );
 
   return {
     get(authType, callback) {
@@ -97,6 +149,7 @@ export function podioSessionStore(store: Store, options: PodioSessionStoreOption
         .then(
           (entry) => {
             const auth = entry === undefined ? undefined : toAuthObject(entry.value);
+            lastSeen.set(authType, auth?.accessToken);
             if (entry !== undefined && auth === undefined) {
               onError(
                 new TokenkeeperError(
@@ -120,11 +173,11 @@ export function podioSessionStore(store: Store, options: PodioSessionStoreOption
           const key = keyOf(authType);
           const legacy = legacyOf(authType);
           if (auth === null || typeof auth !== 'object' || auth.accessToken === undefined) {
-            await store.delete(key); // sign-out, or the SDK clearing before a refresh
-            if (legacy !== undefined) await store.delete(legacy);
+            await clear(authType); // sign-out, or the SDK clearing before a refresh
             return;
           }
           await store.set(key, encode(auth));
+          lastSeen.set(authType, auth.accessToken);
           if (legacy !== undefined) await store.delete(legacy);
         })
         .then(
@@ -134,6 +187,66 @@ export function podioSessionStore(store: Store, options: PodioSessionStoreOption
             callback?.(error);
           },
         );
+    },
+    shareRefresh(instance, shareOptions = {}) {
+      const podio = instance as unknown as PodioLike;
+      if (typeof podio !== 'object' || podio === null || typeof podio._refreshToken !== 'function') {
+        throw new TokenkeeperError(
+          'TOKENKEEPER_INVALID_ARGUMENT',
+          'shareRefresh(podio) needs a podio-js instance (tested with podio-js 1.6).',
+        );
+      }
+      const lock = { leaseMs: shareOptions.leaseMs ?? 60_000, waitMs: shareOptions.waitMs ?? 60_000 };
+      const original = podio._refreshToken;
+      const flights = new Map<string, Promise<unknown>>();
+      podio._refreshToken = function refreshShared(this: PodioLike, callback) {
+        if (this.authType === 'client') return original.call(this, callback);
+        const authType = this.authType;
+        const seen = this.authObject?.accessToken;
+        // Concurrent 401s in this instance share one flight; processes share the store's lock.
+        let flight = flights.get(authType);
+        if (flight === undefined) {
+          flight = withLock(store, keyOf(authType), () => refreshUnderLock(this, authType, seen), lock).finally(() =>
+            flights.delete(authType),
+          );
+          flights.set(authType, flight);
+        }
+        flight.then(
+          (response) => callback(null, response), // podio-js checks err !== null
+          (error) => {
+            onError(error);
+            callback(error);
+          },
+        );
+      };
+
+      const refreshUnderLock = async (sdk: PodioLike, authType: PodioAuthType, seen: string | undefined) => {
+        const entry = await read(authType);
+        const stored = entry === undefined ? undefined : toAuthObject(entry.value);
+        if (stored?.accessToken !== undefined && stored.accessToken !== seen) {
+          sdk.authObject = stored; // another process refreshed: adopt its tokens
+          lastSeen.set(authType, stored.accessToken);
+          return { access_token: stored.accessToken };
+        }
+        const refreshToken = stored?.refreshToken ?? sdk.authObject?.refreshToken;
+        if (refreshToken === undefined) {
+          throw new TokenkeeperError(
+            'TOKENKEEPER_REAUTH_REQUIRED',
+            'The Podio session has no refresh token: authenticate again.',
+          );
+        }
+        const response = await new Promise((resolve, reject) =>
+          sdk._authenticate({ grant_type: 'refresh_token', refresh_token: refreshToken }, (error, data) =>
+            error ? reject(error) : resolve(data),
+          ),
+        );
+        // The SDK keeps the new tokens and writes them through this store, before the lock is released.
+        await new Promise<void>((resolve, reject) =>
+          sdk._onAccessTokenAcquired(response, (error) => (error ? reject(error) : resolve())),
+        );
+        return response;
+      };
+      return instance;
     },
   };
 }

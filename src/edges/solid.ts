@@ -44,10 +44,13 @@ const USER_PREFIX = 'solidClientAuthenticationUser:';
  * current SDK is silently ignored).
  *
  * The SDK keeps its list of session ids as one JSON array that it reads, changes and writes
- * back: two processes logging in at once lose one of them. Here each id is a record of its own:
- * writes of the array only add ids (never one this object saw removed), and an id leaves the
- * index when the SDK deletes its session data, as its logout does. Concurrent logins from any
- * number of processes lose none. Missing keys read as `undefined` (a `null` crashes the SDK).
+ * back: two processes logging in at once lose one of them. Here each id is a record of its own,
+ * and the index follows the session records: whenever a session's record is written, its id is
+ * put in the index (whatever this object saw before: a re-login under a used id, an id the app
+ * chose), and an id leaves the index when the SDK deletes its session data, as its logout does.
+ * Writes of the array only add ids (never one this object saw removed, so a stale array cannot
+ * bring back a session another process logged out). Concurrent logins from any number of
+ * processes lose none. Missing keys read as `undefined` (a `null` crashes the SDK).
  */
 export function solidStorage(store: Store, options: SolidStorageOptions = {}): SolidStorage {
   const namespace = checkNamespace(options.namespace ?? 'solid', 'solidStorage()');
@@ -104,10 +107,16 @@ export function solidStorage(store: Store, options: SolidStorageOptions = {}): S
         `The Solid SDK wrote ${SOLID_SESSION_INDEX} as something other than an array of ids.`,
       );
     }
-    for (const id of ids as string[]) {
-      if (seen.has(id)) continue;
-      seen.add(id);
-      await target.set(indexPrefix + id, { registered: Date.now() });
+    for (const id of ids as string[]) if (!seen.has(id)) await index(id);
+  };
+
+  /** Puts `id` in the index unless it is there (one conditional write: nothing is bumped). */
+  const index = async (id: string): Promise<void> => {
+    seen.add(id);
+    try {
+      await target.set(indexPrefix + id, { registered: Date.now() }, { ifVersion: 0 });
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'TOKENKEEPER_VERSION_CONFLICT') throw error;
     }
   };
 
@@ -133,6 +142,8 @@ export function solidStorage(store: Store, options: SolidStorageOptions = {}): S
       if (key === SOLID_SESSION_INDEX) return writeIndex(value);
       await target.set(valueKey(key), { v: value });
       remember(key, value);
+      // The index follows the records: a session written is a session listed (and cleared).
+      if (key.startsWith(USER_PREFIX) && key.length > USER_PREFIX.length) await index(key.slice(USER_PREFIX.length));
     },
     async delete(key) {
       if (key === SOLID_SESSION_INDEX) {

@@ -41,7 +41,7 @@ export interface SessionManagerOptions extends EndpointOptions {
   /**
    * How long a process that finds another process's refresh undecided (a renewal mark in the
    * record) waits for that process to store its result before taking the renewal over
-   * (default 10 s).
+   * (default 3 s; a live holder retries its write at least once a second).
    */
   undecidedWaitMs?: number;
 }
@@ -112,7 +112,7 @@ export class SessionManager {
         refreshSkewMs: skew,
         requestTimeoutMs: options.retry?.timeoutMs ?? 10_000,
         rotationGraceMs: nonNegative('rotationGraceMs', options.rotationGraceMs ?? 0),
-        undecidedWaitMs: nonNegative('undecidedWaitMs', options.undecidedWaitMs ?? 10_000),
+        undecidedWaitMs: nonNegative('undecidedWaitMs', options.undecidedWaitMs ?? 3_000),
       },
       {
         apply: (id, rec) => this.#sessions.get(id)?._apply(rec),

@@ -89,7 +89,7 @@ describe('five tabs, one expired session, every tab asks at once', () => {
     });
   }
 
-  it('control: localStorage without Web Locks locks one tab only, and two tabs then both refresh', async () => {
+  it('control: localStorage without Web Locks locks one tab only; only the renewal mark stands between two refreshes', async () => {
     const { pages, crossProcessLock } = await tabs(2, 'localStorage', { webLocks: false });
     expect(crossProcessLock).toBe(false); // what the store reports, and the README documents
     await expiredSession(pages[0] as Page, 'bob');
@@ -99,9 +99,19 @@ describe('five tabs, one expired session, every tab asks at once', () => {
     const results = (
       await Promise.all(pages.map((page) => callPage<Outcome[]>(page, 'tabs', 'storm', 'bob', startAt, 1)))
     ).flat();
-    expect(as.counts.refresh).toBe(2);
-    expect(as.counts.reuseDetected).toBe(1); // the rotation hazard the cross-tab lock exists for
-    expect(results.filter((r) => r.code === 'TOKENKEEPER_REAUTH_REQUIRED')).toHaveLength(1);
+    // Without a cross-tab lock the second tab can still read the record before the first tab's
+    // renewal mark reaches its copy of localStorage: then both refresh and the server revokes
+    // the family (the hazard the lock exists for). When the mark arrives first, the second tab
+    // waits for the first one's tokens. Either way nothing else happens.
+    if (as.counts.refresh === 2) {
+      expect(as.counts.reuseDetected).toBe(1);
+      // The family is revoked (a tab may already have handed out its token, valid until then).
+      expect(results.some((r) => r.code === 'TOKENKEEPER_REAUTH_REQUIRED')).toBe(true);
+      for (const r of results) if (!r.ok) expect(r.code).toBe('TOKENKEEPER_REAUTH_REQUIRED');
+    } else {
+      expect(as.counts.refresh).toBe(1);
+      expect(results.every((r) => r.ok)).toBe(true);
+    }
   });
 });
 

@@ -18,7 +18,7 @@ if (which !== undefined && which !== 'redis' && which !== 'postgres') {
   console.error(`unknown store ${JSON.stringify(which)}: use redis or postgres`);
   process.exit(2);
 }
-const stores = which === undefined ? (['redis', 'postgres'] as const) : [which];
+const stores: ('redis' | 'postgres')[] = which === undefined ? ['redis', 'postgres'] : [which];
 let violations = 0;
 for (const store of stores) {
   const started = Date.now();

@@ -49,7 +49,7 @@ export function fenceMarginMs(requestTimeoutMs: number): number {
   return Math.min(5_000, Math.max(250, requestTimeoutMs / 2));
 }
 /** Longest back-off between retries of a refused write of rotated tokens. */
-const SAVE_MAX_DELAY_MS = 2_000;
+const SAVE_MAX_DELAY_MS = 1_000;
 /** Rounds of re-reading after compare-and-set conflicts under the lock. */
 const MAX_ROUNDS = 5;
 
@@ -63,7 +63,8 @@ export interface RenewalOptions {
   requestTimeoutMs: number;
   /**
    * How long a holder that finds another holder's renewal mark waits for that holder's write
-   * before it takes the renewal over (default 10 s).
+   * before it takes the renewal over (default 3 s: a live holder retries its write at least
+   * once a second).
    */
   undecidedWaitMs: number;
   /**

@@ -106,8 +106,9 @@ async function withBreaker(path: string, fn: () => Promise<void>): Promise<boole
   };
   if (!(await createExclusive(guard, me))) {
     const other = await readOwner(guard);
-    // A breaker that died inside its few milliseconds of work: clear its guard.
-    if (other !== undefined && other.expiresAt <= Date.now()) await unlinkQuiet(guard);
+    // A breaker that died inside its few milliseconds of work: clear its guard (junk that cannot
+    // be removed, a directory say, just keeps the guard busy: callers are bounded anyway).
+    if (other !== undefined && other.expiresAt <= Date.now()) await unlinkQuiet(guard).catch(() => {});
     return false;
   }
   try {
