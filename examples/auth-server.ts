@@ -35,13 +35,13 @@ function quietDevelopmentWarnings(): void {
   }
 }
 
-export async function startRealAuthServer(): Promise<RealAuthServer> {
+export async function startRealAuthServer(options: { clientId?: string } = {}): Promise<RealAuthServer> {
   quietDevelopmentWarnings();
   const { default: Provider } = await import('oidc-provider');
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const clientId = 'tokenkeeper-test';
+  const clientId = options.clientId ?? 'tokenkeeper-test';
   const clientSecret = 'a-secret-that-is-long-enough-for-hs256-0123456789';
   const provider = new Provider(issuer, {
     clients: [

@@ -19,6 +19,13 @@ export interface EncryptionOptions {
    * written). Off by default: an attacker who can write the store could otherwise plant tokens.
    */
   readPlaintext?: boolean;
+  /**
+   * Bound into every record as additional data beside its key: a record written under another
+   * context fails to decrypt. The session manager sets it to its issuer and client id, so a
+   * record moved between apps (or servers) is refused instead of sending its tokens elsewhere.
+   * Records written without a context still decrypt (and get it on their next write).
+   */
+  context?: string;
 }
 
 /** The envelope an encrypted record is stored as. Version 1: AES-256-GCM, 96-bit IV. */
@@ -60,10 +67,11 @@ export function encryptedStore(inner: Store, options: EncryptionOptions): Store 
     const plaintext = new TextEncoder().encode(JSON.stringify(value));
     const iv = globalThis.crypto.getRandomValues(new Uint8Array(12));
     const ct = await globalThis.crypto.subtle.encrypt(
-      { name: 'AES-GCM', iv, additionalData: aad(key) },
+      { name: 'AES-GCM', iv, additionalData: aad(key, options.context) },
       await cryptoKey(options.current),
       plaintext,
     );
+    // `ctx: 1` says a context was bound in as additional data (see EncryptionOptions.context).
     const envelope: Envelope = {
       tk: 1,
       alg: 'A256GCM',
@@ -71,6 +79,7 @@ export function encryptedStore(inner: Store, options: EncryptionOptions): Store 
       iv: toBase64Url(iv),
       ct: toBase64Url(new Uint8Array(ct)),
     };
+    if (options.context !== undefined) envelope.ctx = 1;
     return envelope;
   };
 
@@ -101,7 +110,7 @@ export function encryptedStore(inner: Store, options: EncryptionOptions): Store 
     try {
       if (iv === undefined || ct === undefined || iv.length !== 12) throw new Error('malformed envelope');
       plaintext = await globalThis.crypto.subtle.decrypt(
-        { name: 'AES-GCM', iv, additionalData: aad(key) },
+        { name: 'AES-GCM', iv, additionalData: aad(key, stored.ctx === 1 ? (options.context ?? '') : undefined) },
         await cryptoKey(stored.kid),
         ct,
       );
@@ -109,7 +118,8 @@ export function encryptedStore(inner: Store, options: EncryptionOptions): Store 
       throw new TokenkeeperError(
         'TOKENKEEPER_DECRYPT_FAILED',
         `This record does not decrypt with key ID ${JSON.stringify(stored.kid)}: the key is wrong, or the ` +
-          'record was tampered with or moved from another key. Other records are unaffected; delete this one and log in again.',
+          'record was tampered with, moved from another key, or written by another app or for another server. ' +
+          'Other records are unaffected; delete this one and log in again.',
         { key },
       );
     }
@@ -153,8 +163,10 @@ export function encryptedStore(inner: Store, options: EncryptionOptions): Store 
   };
 }
 
-function aad(key: string): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(`tokenkeeper:v1:${key}`);
+function aad(key: string, context?: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(
+    context === undefined ? `tokenkeeper:v1:${key}` : `tokenkeeper:v1:${key}\n${context}`,
+  );
 }
 
 function isEnvelope(v: StoreRecord): v is Envelope {
@@ -173,6 +185,7 @@ function checkEncryptionOptions(options: EncryptionOptions): Map<string, Uint8Ar
   if (typeof options !== 'object' || options === null || !isPlainObject(options.keys)) {
     throw fail('expected { keys: { <id>: <32-byte key> }, current: <id> }');
   }
+  if (options.context !== undefined && typeof options.context !== 'string') throw fail('context must be a string');
   const keys = new Map<string, Uint8Array<ArrayBuffer> | CryptoKey>();
   for (const [kid, key] of Object.entries(options.keys)) {
     if (kid.length === 0) throw fail('a key ID must not be empty');

@@ -1,15 +1,24 @@
 import { type EncryptionOptions, encryptedStore } from '../codec/encrypted.js';
-import { TokenkeeperError } from '../errors.js';
+import { isTokenkeeperError, TokenkeeperError } from '../errors.js';
 import { assertValidKey, checkNamespace, describeType, MAX_KEY_LENGTH } from '../store/keys.js';
 import { memoryStore } from '../store/memory.js';
-import type { LockOptions, Store } from '../store/types.js';
+import type { LockOptions, Store, StoreEntry } from '../store/types.js';
 import { withLock } from '../store/with-lock.js';
 import { TokenSet } from '../token/token-set.js';
 import { RenewalEngine } from './engine/renewal.js';
 import { Emitter, type SessionEventName, type SessionEvents } from './events.js';
 import { checkGrant, type LoginGrant, renewByOf } from './grants.js';
 import { type ClientOptions, type EndpointOptions, OAuthClient, type RetryOptions } from './oauth.js';
-import { decodeSession, encodeSession, type SessionRecord } from './record.js';
+import {
+  type Binding,
+  bound,
+  checkBinding,
+  decodeSession,
+  encodeSession,
+  hasEnded,
+  type SessionRecord,
+  ttlOf,
+} from './record.js';
 import { type LogoutOptions, type LogoutResult, reauthRequired, Session, type SessionHost } from './session.js';
 
 export interface SessionManagerOptions extends EndpointOptions {
@@ -44,6 +53,18 @@ export interface SessionManagerOptions extends EndpointOptions {
    * (default 3 s; a live holder retries its write at least once a second).
    */
   undecidedWaitMs?: number;
+  /**
+   * An absolute lifetime for every session logged in (per login: `LoginOptions.sessionTtlMs`).
+   * The store forgets the session when it ends (its TTL), on every store, and
+   * `getAccessToken()` then fails with `TOKENKEEPER_NO_SESSION`. Default: none.
+   */
+  sessionTtlMs?: number;
+  /**
+   * An idle lifetime: the session ends this long after it was last used. Use extends it,
+   * throttled (at most one store write per quarter of it, and per minute), so the hot path gains
+   * no store write per call. Default: none.
+   */
+  idleTtlMs?: number;
 }
 
 export interface LoginOptions {
@@ -54,6 +75,16 @@ export interface LoginOptions {
    * happens under the store's lock, so N processes starting at once make one token request.
    */
   reuse?: boolean;
+  /**
+   * Overwrite a stored session of another server or client (or one this manager cannot
+   * decrypt) under this id. Without it, `login` refuses with `TOKENKEEPER_SESSION_MISMATCH` (or
+   * `TOKENKEEPER_DECRYPT_FAILED`) and the other app's tokens stay as they are.
+   */
+  replace?: boolean;
+  /** This session's absolute lifetime (default: the manager's `sessionTtlMs`). */
+  sessionTtlMs?: number;
+  /** This session's idle lifetime (default: the manager's `idleTtlMs`). */
+  idleTtlMs?: number;
 }
 
 /**
@@ -77,6 +108,8 @@ export class SessionManager {
   readonly #engine: RenewalEngine;
   readonly #sessions = new Map<string, Session>();
   readonly #host: SessionHost;
+  readonly #binding: Binding;
+  readonly #lifetimes: { sessionTtlMs?: number; idleTtlMs?: number };
   #unwatch: (() => void) | undefined;
   readonly #syncing = new Set<string>();
 
@@ -88,6 +121,8 @@ export class SessionManager {
       );
     }
     this.#oauth = new OAuthClient(options, options.client, options.retry);
+    this.#binding = { issuer: (options.issuer ?? options.tokenEndpoint) as string, clientId: options.client.clientId };
+    this.#lifetimes = lifetimes(options, 'new SessionManager()');
     const namespace = checkNamespace(options.namespace ?? 'tokenkeeper', 'new SessionManager()');
     const skew = options.refreshSkewMs ?? 60_000;
     if (typeof skew !== 'number' || !Number.isFinite(skew) || skew < 0) {
@@ -100,7 +135,13 @@ export class SessionManager {
     this.refreshSkewMs = skew;
     this.#ownsStore = options.store === undefined;
     const base = options.store ?? memoryStore();
-    this.store = options.encryption ? encryptedStore(base, options.encryption) : base;
+    // A record is encrypted for this server and client: moved to another app, it does not decrypt.
+    this.store = options.encryption
+      ? encryptedStore(base, {
+          ...options.encryption,
+          context: options.encryption.context ?? `${this.#binding.issuer} ${this.#binding.clientId}`,
+        })
+      : base;
     this.#lock = { leaseMs: options.lock?.leaseMs ?? 45_000, waitMs: options.lock?.waitMs ?? 60_000 };
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#engine = new RenewalEngine(
@@ -113,6 +154,7 @@ export class SessionManager {
         requestTimeoutMs: options.retry?.timeoutMs ?? 10_000,
         rotationGraceMs: nonNegative('rotationGraceMs', options.rotationGraceMs ?? 0),
         undecidedWaitMs: nonNegative('undecidedWaitMs', options.undecidedWaitMs ?? 3_000),
+        binding: this.#binding,
       },
       {
         apply: (id, rec) => this.#sessions.get(id)?._apply(rec),
@@ -123,6 +165,11 @@ export class SessionManager {
       refreshSkewMs: skew,
       fetch: this.#fetch,
       renew: (session, stale, force) => this.#engine.renew(session.id, this.#key(session.id), stale, force),
+      touch: (session) => {
+        this.#engine.touch(session.id, this.#key(session.id)).catch((error: unknown) => {
+          this.#events.emit('error', { sessionId: session.id, error });
+        });
+      },
       logout: (session, o) => this.#logout(session, o),
     };
   }
@@ -145,62 +192,99 @@ export class SessionManager {
     checkGrant(grant);
     const sessionId = options.sessionId ?? grant.grant;
     const key = this.#key(sessionId);
+    const life = { ...this.#lifetimes, ...lifetimes(options, 'login()') };
     return this.#withLock(key, async () => {
-      if (options.reuse) {
-        const entry = await this.store.get(key);
-        if (entry !== undefined) {
-          const rec = decodeSession(key, entry.value);
-          const usable =
-            rec.status === 'active' && (!rec.tokens.isExpired(this.refreshSkewMs) || rec.renewBy !== 'none');
-          if (usable) return this.#session(sessionId, rec);
-        }
+      const existing = await this.#existing(sessionId, key, options.replace === true);
+      if (options.reuse && existing !== undefined) {
+        const usable =
+          existing.status === 'active' &&
+          !hasEnded(existing) &&
+          (!existing.tokens.needsRenewal(this.refreshSkewMs) || existing.renewBy !== 'none');
+        if (usable) return this.#session(sessionId, existing);
       }
       const tokens = await this.#obtain(grant);
-      const now = Date.now();
-      const rec: SessionRecord = {
-        tokens,
-        grant: grant.grant,
-        renewBy: renewByOf(grant.grant, tokens),
-        status: 'active',
-        createdAt: now,
-        updatedAt: now,
-      };
-      if ('scope' in grant && grant.scope !== undefined) rec.scope = grant.scope;
-      await this.store.set(key, encodeSession(rec));
-      this.#events.emit('login', { sessionId, grant: grant.grant });
-      return this.#session(sessionId, rec);
+      const scope = 'scope' in grant ? grant.scope : undefined;
+      return this.#create(sessionId, key, grant.grant, tokens, life, scope);
     });
   }
 
-  /** Stores tokens obtained elsewhere (a token endpoint response) as a session. */
-  async adopt(sessionId: string, response: unknown): Promise<Session> {
+  /**
+   * Stores tokens obtained elsewhere (a token endpoint response) as a session. Takes the same
+   * `replace` and lifetimes as {@link login}.
+   */
+  async adopt(
+    sessionId: string,
+    response: unknown,
+    options: Pick<LoginOptions, 'replace' | 'sessionTtlMs' | 'idleTtlMs'> = {},
+  ): Promise<Session> {
     const key = this.#key(sessionId);
-    const tokens = TokenSet.fromResponse(response);
+    // Obtained elsewhere, at a time we do not know: no lifetime to cap the renewal margin by.
+    const tokens = TokenSet.fromResponse(response).with({ issuedAt: undefined });
+    const life = { ...this.#lifetimes, ...lifetimes(options, 'adopt()') };
     return this.#withLock(key, async () => {
-      const now = Date.now();
-      const rec: SessionRecord = {
-        tokens,
-        grant: 'adopt',
-        renewBy: renewByOf('adopt', tokens),
-        status: 'active',
-        createdAt: now,
-        updatedAt: now,
-      };
-      await this.store.set(key, encodeSession(rec));
-      this.#events.emit('login', { sessionId, grant: 'adopt' });
-      return this.#session(sessionId, rec);
+      await this.#existing(sessionId, key, options.replace === true);
+      return this.#create(sessionId, key, 'adopt', tokens, life);
     });
+  }
+
+  /**
+   * The session stored under `key` before a login, if it is one this manager may overwrite.
+   * Another server's or client's session (or one this manager cannot decrypt: with encryption,
+   * another app's) is refused unless `replace`; a corrupt record is replaced, as documented.
+   */
+  async #existing(sessionId: string, key: string, replace: boolean): Promise<SessionRecord | undefined> {
+    let entry: StoreEntry | undefined;
+    try {
+      entry = await this.store.get(key);
+    } catch (error) {
+      if (replace || isTokenkeeperError(error, 'TOKENKEEPER_CORRUPT_RECORD')) return undefined;
+      throw error;
+    }
+    if (entry === undefined) return undefined;
+    let rec: SessionRecord;
+    try {
+      rec = decodeSession(key, entry.value);
+    } catch {
+      return undefined; // not a session at all: a new login repairs it
+    }
+    if (replace) return undefined;
+    checkBinding(rec, this.#binding, sessionId, key);
+    return rec;
+  }
+
+  async #create(
+    sessionId: string,
+    key: string,
+    grant: string,
+    tokens: TokenSet,
+    life: { sessionTtlMs?: number; idleTtlMs?: number },
+    scope?: string,
+  ): Promise<Session> {
+    const now = Date.now();
+    const rec: SessionRecord = bound(
+      { tokens, grant, renewBy: renewByOf(grant, tokens), status: 'active', createdAt: now, updatedAt: now },
+      this.#binding,
+    );
+    if (scope !== undefined) rec.scope = scope;
+    if (life.sessionTtlMs !== undefined) rec.endsAt = now + life.sessionTtlMs;
+    if (life.idleTtlMs !== undefined) rec.idleTtlMs = life.idleTtlMs;
+    const ttlMs = ttlOf(rec, now);
+    await this.store.set(key, encodeSession(rec), ttlMs === undefined ? undefined : { ttlMs });
+    this.#events.emit('login', { sessionId, grant });
+    return this.#session(sessionId, rec);
   }
 
   /** The stored session, or `undefined` if there is none. Reads the store every time. */
   async get(sessionId: string): Promise<Session | undefined> {
     const key = this.#key(sessionId);
     const entry = await this.store.get(key);
-    if (entry === undefined) {
+    const rec = entry === undefined ? undefined : decodeSession(key, entry.value);
+    if (rec === undefined || hasEnded(rec)) {
       this.#sessions.delete(sessionId);
       return undefined;
     }
-    return this.#session(sessionId, decodeSession(key, entry.value));
+    checkBinding(rec, this.#binding, sessionId, key);
+    return this.#session(sessionId, rec);
   }
 
   /** Every session id in this namespace, streamed from the store in constant memory. */
@@ -362,6 +446,26 @@ export class SessionManager {
       return { revoked };
     });
   }
+}
+
+/** Validated `sessionTtlMs` / `idleTtlMs` (positive numbers of ms, or absent). */
+function lifetimes(
+  options: { sessionTtlMs?: unknown; idleTtlMs?: unknown },
+  where: string,
+): { sessionTtlMs?: number; idleTtlMs?: number } {
+  const out: { sessionTtlMs?: number; idleTtlMs?: number } = {};
+  for (const name of ['sessionTtlMs', 'idleTtlMs'] as const) {
+    const v = options[name];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      throw new TokenkeeperError(
+        'TOKENKEEPER_INVALID_ARGUMENT',
+        `${where}: ${name} must be a positive number of milliseconds, got ${String(v)}.`,
+      );
+    }
+    out[name] = v;
+  }
+  return out;
 }
 
 function nonNegative(name: string, value: unknown): number {

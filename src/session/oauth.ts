@@ -1,5 +1,5 @@
 import * as oauth from 'oauth4webapi';
-import { redactedCause, TokenkeeperError } from '../errors.js';
+import { type ErrorCode, redactedCause, TokenkeeperError } from '../errors.js';
 import { sleep } from '../store/records.js';
 import { TokenSet } from '../token/token-set.js';
 
@@ -56,7 +56,7 @@ export class TokenEndpointError extends TokenkeeperError {
   readonly outcomeUnknown: boolean;
 
   constructor(
-    code: 'TOKENKEEPER_INVALID_GRANT' | 'TOKENKEEPER_TOKEN_ENDPOINT' | 'TOKENKEEPER_INVALID_TOKEN_RESPONSE',
+    code: ErrorCode,
     message: string,
     details: { oauthError?: string; status?: number; cause?: unknown; outcomeUnknown?: boolean },
   ) {
@@ -240,8 +240,10 @@ export class OAuthClient {
         additionalParameters: { token_type_hint: hint },
       }),
     );
+    const limited = await this.#limited(response, 'revocation', false, secrets);
+    if (limited.status >= 400) throw await errorResponse(limited, 'revocation', this.#scrubber(secrets));
     try {
-      await oauth.processRevocationResponse(await this.#limited(response, 'revocation', false, secrets));
+      await oauth.processRevocationResponse(limited);
     } catch (error) {
       throw endpointError(error, 'revocation', response.status, this.#scrubber(secrets));
     }
@@ -260,6 +262,7 @@ export class OAuthClient {
     const raw = await this.#send(as, grant, secrets, guard, (o) => request(as, o));
     const rotates = grant.kind === 'refresh_token';
     const response = await this.#limited(raw, what, rotates && raw.status === 200, secrets);
+    if (response.status >= 400) throw await errorResponse(response, what, this.#scrubber(secrets));
     let body: oauth.TokenEndpointResponse;
     try {
       body = await (rotates
@@ -499,6 +502,91 @@ function endpointError(
     ).slice(0, 200)}).`,
     // A 200 we could not read to a refresh: the server rotated, and the new tokens are lost.
     { status, outcomeUnknown: rotated },
+  );
+}
+
+/**
+ * What each OAuth error a token or revocation endpoint can return (RFC 6749 §5.2, RFC 7009 §2.2.1,
+ * RFC 8628 §3.5, RFC 9449 §5.2/§8) becomes, and what the user should do about it.
+ */
+const OAUTH_ERRORS: Record<string, [ErrorCode, string]> = {
+  invalid_grant: ['TOKENKEEPER_INVALID_GRANT', 'The grant is no longer valid: log in again.'],
+  expired_token: ['TOKENKEEPER_INVALID_GRANT', 'The device code expired: start the login again.'],
+  invalid_client: [
+    'TOKENKEEPER_INVALID_CLIENT',
+    'The server did not accept the client: check client.clientId, client.clientSecret and client.authMethod.',
+  ],
+  unauthorized_client: [
+    'TOKENKEEPER_INVALID_CLIENT',
+    'This client may not use this grant: allow it in the client registration at the server.',
+  ],
+  invalid_scope: [
+    'TOKENKEEPER_INVALID_SCOPE',
+    'Ask only for scopes the client is registered for (a refresh token needs offline_access on most servers).',
+  ],
+  access_denied: ['TOKENKEEPER_ACCESS_DENIED', 'The user or the server refused the request.'],
+  invalid_request: [
+    'TOKENKEEPER_INVALID_REQUEST',
+    'The request is missing or repeats a parameter the server needs: check the grant parameters.',
+  ],
+  unsupported_grant_type: [
+    'TOKENKEEPER_INVALID_REQUEST',
+    'The server does not support this grant: enable it at the server, or use another grant.',
+  ],
+  unsupported_token_type: ['TOKENKEEPER_INVALID_REQUEST', 'The server cannot revoke this kind of token.'],
+  authorization_pending: [
+    'TOKENKEEPER_AUTHORIZATION_PENDING',
+    'The user has not finished the login yet: poll again later.',
+  ],
+  slow_down: ['TOKENKEEPER_AUTHORIZATION_PENDING', 'Polling too fast: wait 5 s longer between polls.'],
+  invalid_dpop_proof: ['TOKENKEEPER_DPOP', 'The server refused the DPoP proof.'],
+  use_dpop_nonce: ['TOKENKEEPER_DPOP', 'The server wants a DPoP nonce in the proof: send it again with the nonce.'],
+  server_error: ['TOKENKEEPER_TOKEN_ENDPOINT', 'The server failed: try again later.'],
+  temporarily_unavailable: ['TOKENKEEPER_TOKEN_ENDPOINT', 'The server is busy: try again later.'],
+};
+
+/**
+ * The typed error for an error answer (HTTP 4xx/5xx) of a token or revocation endpoint: the
+ * OAuth `error` from its JSON body, or for a 401 from its `WWW-Authenticate` challenge, with the
+ * server's `error_description` (scrubbed of secrets).
+ */
+async function errorResponse(
+  response: Response,
+  what: string,
+  scrub: (text: string) => string,
+): Promise<TokenEndpointError> {
+  const text = await response.text().catch(() => '');
+  const body = (() => {
+    try {
+      return JSON.parse(text) as { error?: unknown; error_description?: unknown };
+    } catch {
+      return undefined;
+    }
+  })();
+  const challenge = /error="([^"]+)"/.exec(response.headers.get('www-authenticate') ?? '')?.[1];
+  const error =
+    typeof body?.error === 'string'
+      ? body.error
+      : (challenge ?? (response.status === 401 ? 'invalid_client' : undefined));
+  const status = response.status;
+  if (error === undefined) {
+    return new TokenEndpointError(
+      'TOKENKEEPER_TOKEN_ENDPOINT',
+      `The ${what} request failed with HTTP ${status} and no OAuth error. Check the endpoint URL.`,
+      { status },
+    );
+  }
+  const shown = scrub(error).slice(0, 100);
+  const [code, advice] = OAUTH_ERRORS[error] ?? ['TOKENKEEPER_TOKEN_ENDPOINT', 'The server refused the request.'];
+  const description =
+    typeof body?.error_description === 'string' ? `: ${scrub(body.error_description).slice(0, 200)}` : '';
+  return new TokenEndpointError(
+    code,
+    `The server refused the ${what} request with ${shown} (HTTP ${status})${description}. ${advice}`,
+    {
+      oauthError: shown,
+      status,
+    },
   );
 }
 

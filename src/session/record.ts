@@ -36,6 +36,19 @@ export interface SessionRecord {
   updatedAt: number;
   /** Set while a refresh is in flight, or when its answer was lost: see {@link RenewalMark}. */
   renewing?: RenewalMark;
+  /**
+   * The server (issuer, or token endpoint when there is no issuer) and client that obtained the
+   * tokens. A manager of another server or client refuses the record: its tokens are never sent
+   * anywhere else. Absent in records written before 0.2 (bound on their next write).
+   */
+  issuer?: string;
+  clientId?: string;
+  /** When the session ends whatever happens (ms since the epoch), from `sessionTtlMs`. */
+  endsAt?: number;
+  /** The idle lifetime (`idleTtlMs`) the session was created with, extended on use. */
+  idleTtlMs?: number;
+  /** When a renewal last stored new tokens (ms since the epoch). */
+  renewedAt?: number;
 }
 
 export function encodeSession(rec: SessionRecord): StoreRecord {
@@ -51,6 +64,7 @@ export function encodeSession(rec: SessionRecord): StoreRecord {
   if (rec.scope !== undefined) out.scope = rec.scope;
   if (rec.reason !== undefined) out.reason = rec.reason;
   if (rec.renewing !== undefined) out.renewing = { by: rec.renewing.by, at: rec.renewing.at };
+  for (const f of OPTIONAL) if (rec[f] !== undefined) out[f] = rec[f];
   return out;
 }
 
@@ -64,7 +78,10 @@ export function decodeSession(key: string, value: StoreRecord): SessionRecord {
     typeof value.updatedAt === 'number' &&
     (value.scope === undefined || typeof value.scope === 'string') &&
     (value.reason === undefined || typeof value.reason === 'string') &&
-    (value.renewing === undefined || isMark(value.renewing));
+    (value.renewing === undefined || isMark(value.renewing)) &&
+    OPTIONAL.every(
+      (f) => value[f] === undefined || typeof value[f] === (f === 'issuer' || f === 'clientId' ? 'string' : 'number'),
+    );
   let tokens: TokenSet | undefined;
   try {
     if (ok) tokens = TokenSet.fromStorable(value.tokens as unknown as StorableTokenSet);
@@ -88,10 +105,66 @@ export function decodeSession(key: string, value: StoreRecord): SessionRecord {
   if (value.scope !== undefined) rec.scope = value.scope as string;
   if (value.reason !== undefined) rec.reason = value.reason as string;
   if (value.renewing !== undefined) rec.renewing = value.renewing as unknown as RenewalMark;
+  for (const f of OPTIONAL) if (value[f] !== undefined) (rec as unknown as Record<string, unknown>)[f] = value[f];
   return rec;
 }
+
+/** Optional fields copied as they are (strings or finite numbers, checked on read). */
+const OPTIONAL = ['issuer', 'clientId', 'endsAt', 'idleTtlMs', 'renewedAt'] as const;
 
 function isMark(value: unknown): boolean {
   const m = value as Partial<RenewalMark> | null;
   return typeof m === 'object' && m !== null && typeof m.by === 'string' && typeof m.at === 'number';
+}
+
+/** Where a manager's sessions come from: its server and its client. */
+export interface Binding {
+  issuer: string;
+  clientId: string;
+}
+
+/** The record, bound to `binding` (records of 0.1 get their binding on their next write). */
+export function bound(rec: SessionRecord, binding: Binding): SessionRecord {
+  return rec.issuer === binding.issuer && rec.clientId === binding.clientId
+    ? rec
+    : { ...rec, issuer: binding.issuer, clientId: binding.clientId };
+}
+
+/**
+ * Refuses a record obtained from another server or client: its tokens must never be sent
+ * anywhere else. Records without a binding (written before 0.2) are accepted.
+ * @throws TokenkeeperError `TOKENKEEPER_SESSION_MISMATCH`
+ */
+export function checkBinding(rec: SessionRecord, binding: Binding, sessionId: string, key: string): void {
+  const issuerOk = rec.issuer === undefined || rec.issuer === binding.issuer;
+  const clientOk = rec.clientId === undefined || rec.clientId === binding.clientId;
+  if (issuerOk && clientOk) return;
+  throw new TokenkeeperError(
+    'TOKENKEEPER_SESSION_MISMATCH',
+    `The stored session ${JSON.stringify(sessionId)} belongs to ${describeBinding(rec.issuer, rec.clientId)}, ` +
+      `not to this manager's ${describeBinding(binding.issuer, binding.clientId)}: its tokens are never sent anywhere else. ` +
+      'Give each app its own namespace (or fileStore({ app })), or log in with { replace: true } to overwrite it.',
+    { key },
+  );
+}
+
+function describeBinding(issuer: string | undefined, clientId: string | undefined): string {
+  return `server ${issuer ?? '(unknown)'} and client ${JSON.stringify(clientId ?? '(unknown)')}`;
+}
+
+/**
+ * The store TTL a write of `rec` gets: what is left of its absolute lifetime (`endsAt`) and its
+ * idle lifetime (counted from this write); `undefined` for a session without lifetimes, 0 or
+ * less for one that has ended.
+ */
+export function ttlOf(rec: SessionRecord, now: number = Date.now()): number | undefined {
+  const left = [rec.endsAt === undefined ? undefined : rec.endsAt - now, rec.idleTtlMs].filter(
+    (v): v is number => v !== undefined,
+  );
+  return left.length === 0 ? undefined : Math.min(...left);
+}
+
+/** True once a session's absolute lifetime has passed. */
+export function hasEnded(rec: SessionRecord, now: number = Date.now()): boolean {
+  return rec.endsAt !== undefined && rec.endsAt <= now;
 }

@@ -1,6 +1,6 @@
 import { TokenkeeperError } from '../errors.js';
-import type { TokenSet } from '../token/token-set.js';
-import type { SessionRecord } from './record.js';
+import { isoTime, type TokenSet } from '../token/token-set.js';
+import { hasEnded, type SessionRecord } from './record.js';
 
 /** What a Session needs from its manager. */
 export interface SessionHost {
@@ -8,7 +8,33 @@ export interface SessionHost {
   readonly fetch: typeof fetch;
   renew(session: Session, stale: TokenSet | undefined, force: boolean): Promise<TokenSet>;
   logout(session: Session, options: LogoutOptions): Promise<LogoutResult>;
+  /** Extends the session's idle lifetime in the store (in the background). */
+  touch(session: Session): void;
 }
+
+/** What {@link Session.info} tells: everything about a session but its secrets. */
+export interface SessionInfo {
+  id: string;
+  status: SessionRecord['status'];
+  /** Why a new login is needed, when `status` is `reauth-required`. */
+  reason: string | undefined;
+  grant: string;
+  scope: string | undefined;
+  /** The server (issuer or token endpoint) and client the session belongs to. */
+  issuer: string | undefined;
+  clientId: string | undefined;
+  /** When the access token expires (ISO 8601), if the server said. */
+  expiresAt: string | undefined;
+  refreshable: boolean;
+  createdAt: string;
+  /** When a renewal last stored new tokens. */
+  lastRenewedAt: string | undefined;
+  /** When the session ends whatever happens (`sessionTtlMs`). */
+  endsAt: string | undefined;
+}
+
+/** A 401 for an access token younger than this is the API's answer, not a reason to renew. */
+const JUST_ISSUED_MS = 10_000;
 
 export interface LogoutOptions {
   /** Revoke the tokens at the server first (RFC 7009), when it has a revocation endpoint. Default true. */
@@ -33,12 +59,18 @@ export class Session {
   #record: SessionRecord;
   /** Set when the store said the record is gone (logged out in another tab): ask the store again. */
   #removed = false;
+  /** The access token a 401 already renewed: a 401 for it (or for its successor) is not renewed again. */
+  #renewedOn401: string | undefined;
+  /** When this process last extended the idle lifetime in the store, and when it ends here. */
+  #touchedAt = Date.now();
+  #idleEndsAt: number | undefined;
 
   /** @internal */
   constructor(host: SessionHost, id: string, record: SessionRecord) {
     this.#host = host;
     this.id = id;
     this.#record = record;
+    this.#idleEndsAt = record.idleTtlMs === undefined ? undefined : Date.now() + record.idleTtlMs;
   }
 
   /** The current tokens (redacted when logged). May be stale: prefer {@link getAccessToken}. */
@@ -68,11 +100,12 @@ export class Session {
    */
   async getAccessToken(options: { forceRefresh?: boolean } = {}): Promise<string> {
     const tokens = this.#record.tokens;
+    this.#checkLifetime();
     if (
       !options.forceRefresh &&
       !this.#removed &&
       this.#record.status === 'active' &&
-      !tokens.isExpired(this.#host.refreshSkewMs)
+      !tokens.needsRenewal(this.#host.refreshSkewMs)
     ) {
       return tokens.accessToken;
     }
@@ -80,8 +113,54 @@ export class Session {
   }
 
   /**
-   * `fetch` with the `Authorization` header set. On a 401 it renews the token once and
-   * retries once. Bodies are replayed from a clone: a stream body needs `duplex: 'half'`.
+   * An ended session (absolute or idle lifetime) fails here, without a store round trip; a live
+   * one with an idle lifetime has it extended, at most one store write per quarter of it (and
+   * per minute), in the background.
+   */
+  #checkLifetime(): void {
+    const now = Date.now();
+    const rec = this.#record;
+    if (hasEnded(rec, now) || (this.#idleEndsAt !== undefined && this.#idleEndsAt <= now)) {
+      throw new TokenkeeperError(
+        'TOKENKEEPER_NO_SESSION',
+        `The session ${JSON.stringify(this.id)} has ended (its ${hasEnded(rec, now) ? 'sessionTtlMs' : 'idleTtlMs'} lifetime passed). Log in again.`,
+        { key: this.id },
+      );
+    }
+    if (rec.idleTtlMs === undefined) return;
+    this.#idleEndsAt = now + rec.idleTtlMs;
+    if (now - this.#touchedAt >= Math.min(rec.idleTtlMs / 4, 60_000)) {
+      this.#touchedAt = now;
+      this.#host.touch(this);
+    }
+  }
+
+  /** Everything about the session but its secrets: for logs, support and admin pages. */
+  info(): SessionInfo {
+    const r = this.#record;
+    const iso = (ms: number | undefined) => (ms === undefined ? undefined : isoTime(ms));
+    return {
+      id: this.id,
+      status: r.status,
+      reason: r.reason,
+      grant: r.grant,
+      scope: r.tokens.scope ?? r.scope,
+      issuer: r.issuer,
+      clientId: r.clientId,
+      expiresAt: iso(r.tokens.expiresAt),
+      refreshable: r.renewBy !== 'none',
+      createdAt: isoTime(r.createdAt),
+      lastRenewedAt: iso(r.renewedAt),
+      endsAt: iso(r.endsAt),
+    };
+  }
+
+  /**
+   * `fetch` with the `Authorization` header set. On a 401 it renews the token and retries once,
+   * at most once per token: a 401 for a token that was just issued (under 10 s ago), or that a
+   * 401 already renewed, is returned as it is, so an API that always answers 401 costs one
+   * renewal per token lifetime, not one per call. Bodies are replayed from a clone: a stream
+   * body needs `duplex: 'half'`.
    */
   async fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
     await this.getAccessToken();
@@ -89,8 +168,14 @@ export class Session {
     const request = new Request(input, init);
     const first = await this.#host.fetch(authorized(request.clone(), used));
     if (first.status !== 401) return first;
+    // When the server handed out this token (not known for tokens adopted from elsewhere).
+    const r = this.#record;
+    const obtainedAt = r.tokens === used ? (r.renewedAt ?? (r.grant === 'adopt' ? undefined : r.createdAt)) : undefined;
+    const justIssued = obtainedAt !== undefined && Date.now() - obtainedAt < JUST_ISSUED_MS;
+    if (justIssued || used.accessToken === this.#renewedOn401) return first;
     await first.body?.cancel().catch(() => {});
     const fresh = await this.#host.renew(this, used, true);
+    this.#renewedOn401 = fresh.accessToken;
     return this.#host.fetch(authorized(request, fresh));
   }
 
@@ -103,6 +188,7 @@ export class Session {
   _apply(record: SessionRecord): void {
     this.#record = record;
     this.#removed = false;
+    if (record.idleTtlMs !== undefined) this.#idleEndsAt ??= Date.now() + record.idleTtlMs;
   }
 
   /** @internal the record was deleted elsewhere: the next call asks the store (and fails) */

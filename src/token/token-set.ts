@@ -26,6 +26,8 @@ export interface StorableTokenSet {
   idToken?: string;
   /** Fields of the token response tokenkeeper does not model (Podio's `ref`, for one), kept as sent. */
   extra?: Record<string, unknown>;
+  /** When the token was obtained (ms since the epoch): with `expiresAt`, its lifetime. */
+  issuedAt?: number;
 }
 
 const KNOWN = new Set(['access_token', 'token_type', 'expires_in', 'refresh_token', 'scope', 'id_token']);
@@ -52,6 +54,8 @@ export class TokenSet {
   readonly scope: string | undefined;
   /** Non-standard response fields, kept as the server sent them. */
   readonly extra: Readonly<Record<string, unknown>>;
+  /** When the token was obtained (ms since the epoch), when known. */
+  readonly issuedAt: number | undefined;
 
   private constructor(s: StorableTokenSet) {
     this.#accessToken = s.accessToken;
@@ -61,6 +65,7 @@ export class TokenSet {
     this.expiresAt = s.expiresAt;
     this.scope = s.scope;
     this.extra = Object.freeze({ ...(s.extra ?? {}) });
+    this.issuedAt = s.issuedAt;
     Object.freeze(this);
   }
 
@@ -101,6 +106,7 @@ export class TokenSet {
       scope: (r.scope as string | null | undefined) ?? undefined,
       idToken: (r.id_token as string | null | undefined) ?? undefined,
       extra,
+      issuedAt: now,
     });
   }
 
@@ -120,6 +126,7 @@ export class TokenSet {
       optionalString(v.refreshToken) &&
       optionalString(v.scope) &&
       optionalString(v.idToken) &&
+      (v.issuedAt === undefined || (typeof v.issuedAt === 'number' && Number.isFinite(v.issuedAt))) &&
       (v.extra === undefined || (typeof v.extra === 'object' && v.extra !== null && !Array.isArray(v.extra)));
     if (!ok) {
       throw new TokenkeeperError(
@@ -150,6 +157,21 @@ export class TokenSet {
     return this.expiresAt !== undefined && this.expiresAt - skewMs <= now;
   }
 
+  /**
+   * True when the token should be renewed: it expires within `skewMs`, a margin never more than
+   * half the token's lifetime (when known), so tokens that live shorter than twice the margin are
+   * renewed once per lifetime, not on every call.
+   */
+  needsRenewal(skewMs: number, now: number = Date.now()): boolean {
+    return this.isExpired(this.renewalMargin(skewMs), now);
+  }
+
+  /** The margin {@link needsRenewal} uses: `skewMs`, at most half the token's lifetime. */
+  renewalMargin(skewMs: number): number {
+    if (this.expiresAt === undefined || this.issuedAt === undefined) return skewMs;
+    return Math.min(skewMs, Math.max(0, (this.expiresAt - this.issuedAt) / 2));
+  }
+
   /** Seconds until expiry (negative once expired), or `undefined` if unknown. */
   expiresIn(now: number = Date.now()): number | undefined {
     return this.expiresAt === undefined ? undefined : Math.floor((this.expiresAt - now) / 1000);
@@ -174,6 +196,7 @@ export class TokenSet {
     if (this.scope !== undefined) s.scope = this.scope;
     if (this.#idToken !== undefined) s.idToken = this.#idToken;
     if (Object.keys(this.extra).length > 0) s.extra = { ...this.extra };
+    if (this.issuedAt !== undefined) s.issuedAt = this.issuedAt;
     return s;
   }
 

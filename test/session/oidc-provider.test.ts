@@ -127,3 +127,32 @@ describe('against oidc-provider', () => {
     expect(session.tokens.refreshToken).not.toBe((await manager.get('dave'))?.tokens.refreshToken);
   }, 60_000);
 });
+
+describe('two apps on one machine, each with its own oidc-provider server and client', () => {
+  it('share the default folder, namespace and session id, and B never sends A’s tokens anywhere', async () => {
+    const a = await startRealAuthServer({ clientId: 'app-a' });
+    const b = await startRealAuthServer({ clientId: 'app-b' });
+    const env = { XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'tk-two-apps-')) };
+    const run = async (server: RealAuthServer, mode: string, rt?: string) => {
+      const args = [server.issuer, server.clientId, server.clientSecret, mode, ...(rt ? [rt] : [])];
+      const r = await startChild('app-worker.ts', args, { env }).done;
+      return JSON.parse(r.stdout.trim()) as { ok: boolean; code?: string };
+    };
+    expect(await run(a, 'login', await a.mintRefreshToken())).toEqual({ ok: true });
+    expect(a.counts.refresh_token).toBe(1);
+    // B finds A's session where its own would be: refused, nothing sent to either server.
+    expect(await run(b, 'use')).toEqual({ ok: false, code: 'TOKENKEEPER_SESSION_MISMATCH' });
+    expect(await run(b, 'login', await b.mintRefreshToken())).toEqual({
+      ok: false,
+      code: 'TOKENKEEPER_SESSION_MISMATCH',
+    });
+    expect(b.counts.refresh_token).toBe(0);
+    expect(a.counts.refresh_token).toBe(1);
+    // A's session is intact and still renews at A's server.
+    expect(await run(a, 'use')).toEqual({ ok: true });
+    expect(a.counts.refresh_token).toBe(2);
+    expect(a.counts.errors).toBe(0);
+    await a.close();
+    await b.close();
+  }, 60_000);
+});

@@ -4,7 +4,17 @@ import type { Lease, Store, StoreEntry } from '../../store/types.js';
 import type { TokenSet } from '../../token/token-set.js';
 import type { Emitter } from '../events.js';
 import { type OAuthClient, TokenEndpointError } from '../oauth.js';
-import { decodeSession, encodeSession, type RenewalMark, type SessionRecord } from '../record.js';
+import {
+  type Binding,
+  bound,
+  checkBinding,
+  decodeSession,
+  encodeSession,
+  hasEnded,
+  type RenewalMark,
+  type SessionRecord,
+  ttlOf,
+} from '../record.js';
 import { reauthRequired } from '../session.js';
 
 /**
@@ -72,6 +82,8 @@ export interface RenewalOptions {
    * was lost is sent again at once with the same refresh token.
    */
   rotationGraceMs: number;
+  /** The server and client this engine's sessions belong to. */
+  binding: Binding;
 }
 
 /** How the engine tells its owner what it read and wrote. */
@@ -129,7 +141,7 @@ export class RenewalEngine {
     const pending = this.#pending.get(key);
     if (pending !== undefined) {
       // Our own rotated tokens, not yet in the store: they are the newest there are.
-      if (!force && !pending.tokens.isExpired(this.#o.refreshSkewMs)) return pending.tokens;
+      if (!force && !pending.tokens.needsRenewal(this.#o.refreshSkewMs)) return pending.tokens;
       await pending.done;
     }
     const { store, lock } = this.#o;
@@ -158,7 +170,11 @@ export class RenewalEngine {
       if (rec.status === 'reauth-required') throw reauthRequired(sessionId, rec.reason);
       // Another process (or an earlier flight) may have renewed already: adopt its token.
       const renewedElsewhere = stale === undefined || rec.tokens.accessToken !== stale.accessToken;
-      if (rec.renewing === undefined && !rec.tokens.isExpired(this.#o.refreshSkewMs) && (renewedElsewhere || !force)) {
+      if (
+        rec.renewing === undefined &&
+        !rec.tokens.needsRenewal(this.#o.refreshSkewMs) &&
+        (renewedElsewhere || !force)
+      ) {
         return { tokens: rec.tokens };
       }
       let interrupted = false;
@@ -176,7 +192,7 @@ export class RenewalEngine {
       let marked: number;
       const mark: RenewalMark = { by: this.#holder, at: Date.now() };
       try {
-        marked = await store.set(key, encodeSession({ ...rec, renewing: mark }), { ifVersion: entry.version });
+        marked = await this.#write(key, { ...rec, renewing: mark }, entry.version);
       } catch (error) {
         if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT') && round < MAX_ROUNDS) continue;
         throw error; // nothing was sent
@@ -219,10 +235,11 @@ export class RenewalEngine {
       }
     }
     if (tokens.refreshToken === undefined) tokens = tokens.with({ refreshToken }); // the server did not rotate it
-    const next: SessionRecord = { ...rec, tokens, updatedAt: Date.now() };
+    const now = Date.now();
+    const next: SessionRecord = { ...rec, tokens, updatedAt: now, renewedAt: now };
     delete next.renewing;
     try {
-      await store.set(key, encodeSession(next), { ifVersion: version });
+      await this.#write(key, next, version);
     } catch (error) {
       if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT'))
         return { tokens: await this.#theirs(sessionId, key, error) };
@@ -244,10 +261,11 @@ export class RenewalEngine {
     rec: SessionRecord,
   ): Promise<Outcome> {
     const tokens = await this.#o.oauth.clientCredentials(rec.scope);
-    const next: SessionRecord = { ...rec, tokens, updatedAt: Date.now() };
+    const now = Date.now();
+    const next: SessionRecord = { ...rec, tokens, updatedAt: now, renewedAt: now };
     delete next.renewing;
     try {
-      await this.#o.store.set(key, encodeSession(next), { ifVersion: entry.version });
+      await this.#write(key, next, entry.version);
     } catch (error) {
       if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT'))
         return { tokens: await this.#theirs(sessionId, key, error) };
@@ -288,7 +306,7 @@ export class RenewalEngine {
           delay = Math.min(delay * 2, SAVE_MAX_DELAY_MS);
           await lease.extend().catch(() => false); // a heartbeat; the version check fences the write
           try {
-            await store.set(key, encodeSession(next), { ifVersion: version });
+            await this.#write(key, next, version);
             events.emit('refresh', { sessionId, grant: next.grant, expiresAt: next.tokens.expiresAt });
             return;
           } catch (error) {
@@ -344,11 +362,7 @@ export class RenewalEngine {
     const entry = await this.#o.store.get(key);
     if (entry === undefined) {
       this.#hooks.forget(sessionId);
-      throw new TokenkeeperError(
-        'TOKENKEEPER_NO_SESSION',
-        `There is no stored session ${JSON.stringify(sessionId)} (it was logged out or cleared). Log in again.`,
-        { key: sessionId },
-      );
+      throw noSession(sessionId);
     }
     if (!Number.isSafeInteger(entry.version) || entry.version < 1) {
       throw new TokenkeeperError(
@@ -359,15 +373,42 @@ export class RenewalEngine {
       );
     }
     const rec = decodeSession(key, entry.value);
+    checkBinding(rec, this.#o.binding, sessionId, key);
+    if (hasEnded(rec)) throw noSession(sessionId, 'its lifetime (sessionTtlMs) ended');
     this.#hooks.apply(sessionId, rec);
     return { entry, rec };
+  }
+
+  /**
+   * Writes `rec` over `version`, bound to this engine's server and client, with what is left of
+   * its lifetimes as the store TTL (an idle lifetime starts again with every write).
+   */
+  #write(key: string, rec: SessionRecord, version: number): Promise<number> {
+    const ttlMs = ttlOf(rec);
+    if (ttlMs !== undefined && ttlMs <= 0) return Promise.reject(noSession(key, 'its lifetime (sessionTtlMs) ended'));
+    return this.#o.store.set(key, encodeSession(bound(rec, this.#o.binding)), {
+      ifVersion: version,
+      ...(ttlMs === undefined ? {} : { ttlMs }),
+    });
+  }
+
+  /** Extends an idle lifetime: rewrites the record as it is, with a fresh TTL. Quietly skips on a conflict. */
+  async touch(sessionId: string, key: string): Promise<void> {
+    const entry = await this.#o.store.get(key);
+    if (entry === undefined) return;
+    const rec = decodeSession(key, entry.value);
+    checkBinding(rec, this.#o.binding, sessionId, key);
+    if (rec.idleTtlMs === undefined || hasEnded(rec)) return;
+    await this.#write(key, rec, entry.version).catch((error: unknown) => {
+      if (!isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT')) throw error;
+    });
   }
 
   async #unmark(sessionId: string, key: string, rec: SessionRecord, version: number): Promise<void> {
     const clean = { ...rec };
     delete clean.renewing;
     try {
-      await this.#o.store.set(key, encodeSession(clean), { ifVersion: version });
+      await this.#write(key, clean, version);
       this.#hooks.apply(sessionId, clean);
     } catch (error) {
       this.#o.events.emit('error', { sessionId, error });
@@ -391,7 +432,7 @@ export class RenewalEngine {
     };
     delete marked.renewing;
     try {
-      await this.#o.store.set(key, encodeSession(marked), { ifVersion: version });
+      await this.#write(key, marked, version);
       this.#hooks.apply(sessionId, marked);
     } catch (error) {
       this.#o.events.emit('error', { sessionId, error });
@@ -405,4 +446,16 @@ export class RenewalEngine {
     // A failed release never masks the renewal's result: the lease ends by itself.
     await lease.release().catch((error: unknown) => this.#o.events.emit('error', { sessionId, error }));
   }
+}
+
+/** `TOKENKEEPER_NO_SESSION` for `sessionId`. */
+export function noSession(
+  sessionId: string,
+  why = 'it was logged out, cleared, or its lifetime ended',
+): TokenkeeperError {
+  return new TokenkeeperError(
+    'TOKENKEEPER_NO_SESSION',
+    `There is no stored session ${JSON.stringify(sessionId)} (${why}). Log in again.`,
+    { key: sessionId },
+  );
 }

@@ -25,6 +25,12 @@ export interface FileStoreOptions {
    */
   path?: string;
   /**
+   * Your app's name: the default folder becomes `<defaultStorePath()>/apps/<app>`, so two apps on
+   * one machine never share sessions by default. Letters, digits, `.`, `_` and `-`; ignored
+   * when `path` is given.
+   */
+  app?: string;
+  /**
    * fsync every file and its directory on write (default true). Turning it off trades
    * durability across power loss for speed; writes stay atomic either way.
    */
@@ -77,7 +83,18 @@ export function fileStore(options: FileStoreOptions = {}): Store {
   if (options.path !== undefined && (typeof options.path !== 'string' || options.path.length === 0)) {
     throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'fileStore({ path }) must be a non-empty string.');
   }
-  const dir = resolve(options.path ?? defaultStorePath());
+  if (
+    options.app !== undefined &&
+    (typeof options.app !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/.test(options.app))
+  ) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      'fileStore({ app }) must be 1 to 64 letters, digits, ".", "_" or "-", not starting with ".".',
+    );
+  }
+  const dir = resolve(
+    options.path ?? (options.app === undefined ? defaultStorePath() : join(defaultStorePath(), 'apps', options.app)),
+  );
   const durable = options.fsync !== false;
   const name = `file:${dir}`;
   let ready: Promise<void> | undefined;
