@@ -119,7 +119,13 @@ describe('session lifetimes', () => {
   it('idleTtlMs is extended by use, with no store write per call, and ends an unused session', async () => {
     const inner = memoryStore();
     let writes = 0;
-    const store: Store = { ...inner, set: (k, v, o) => (writes++, inner.set(k, v, o)) };
+    const store: Store = {
+      ...inner,
+      set: (k, v, o) => {
+        writes++;
+        return inner.set(k, v, o);
+      },
+    };
     const manager = new SessionManager(options({ store, idleTtlMs: 400 }));
     const session = await manager.login({ grant: 'password', username: 'alice', password: 'wonderland' });
     writes = 0;

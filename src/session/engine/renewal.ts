@@ -163,7 +163,6 @@ export class RenewalEngine {
     force: boolean,
     lease: Lease,
   ): Promise<Outcome> {
-    const { store } = this.#o;
     for (let round = 1; ; round++) {
       const read = await this.#read(sessionId, key);
       const { entry, rec } = read;
@@ -209,7 +208,7 @@ export class RenewalEngine {
     interrupted: boolean,
     lease: Lease,
   ): Promise<Outcome> {
-    const { oauth, store, events } = this.#o;
+    const { oauth, events } = this.#o;
     const refreshToken = rec.tokens.refreshToken as string;
     const firstSentAt = Date.now();
     let tokens: TokenSet;
@@ -296,7 +295,7 @@ export class RenewalEngine {
 
   /** Retries the write of rotated tokens under the lease until it lands or the token expires. */
   #save(sessionId: string, key: string, next: SessionRecord, version: number, lease: Lease): PendingSave {
-    const { store, events } = this.#o;
+    const { events } = this.#o;
     const deadline = next.tokens.expiresAt ?? Date.now() + 3_600_000;
     const done = (async () => {
       let delay = 100;
