@@ -35,6 +35,6 @@ export type {
   StoreEntry,
   StoreRecord,
 } from './store/types.js';
-export { withLock } from './store/with-lock.js';
+export { type WithLockOptions, withLock } from './store/with-lock.js';
 export type { StorableTokenSet, TokenResponse } from './token/token-set.js';
 export { TokenSet } from './token/token-set.js';

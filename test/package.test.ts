@@ -69,6 +69,13 @@ describe.skipIf(!built)('the built package', () => {
     expect(missing, 'run node scripts/complete-lockfile.mjs').toEqual([]);
   });
 
+  it('declares no internals in its public types', () => {
+    for (const file of readdirSync(join(root, 'dist')).filter((f) => f.endsWith('.d.ts'))) {
+      const text = readFileSync(join(root, 'dist', file), 'utf8');
+      expect(text, file).not.toMatch(/\b_(apply|remove|updatedAt)\b/);
+    }
+  });
+
   it('ships only dist', () => {
     expect(pkg.files).toEqual(['dist']);
     expect(readdirSync(join(root, 'dist')).some((f) => f.endsWith('.d.ts'))).toBe(true);

@@ -405,7 +405,10 @@ export class SessionManager {
   }
 
   #withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    return withLock(this.store, key, fn, this.#lock);
+    return withLock(this.store, key, fn, {
+      ...this.#lock,
+      onReleaseError: (error) => this.#events.emit('error', { error }),
+    });
   }
 
   #obtain(grant: LoginGrant): Promise<TokenSet> {
