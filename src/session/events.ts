@@ -7,6 +7,8 @@ export interface SessionEvents {
   logout: { sessionId: string; revoked: boolean };
   'reauth-required': { sessionId: string; error: TokenkeeperError };
   error: { sessionId?: string; error: unknown };
+  /** Something works, but not as safely as it could (say, a lock that covers one process only). */
+  warning: { code: 'TOKENKEEPER_SINGLE_PROCESS_LOCK'; message: string };
 }
 
 export type SessionEventName = keyof SessionEvents;

@@ -164,7 +164,10 @@ export class SessionManager {
     this.#host = {
       refreshSkewMs: skew,
       fetch: this.#fetch,
-      renew: (session, stale, force) => this.#engine.renew(session.id, this.#key(session.id), stale, force),
+      renew: (session, stale, force) => {
+        this.#warnSingleProcessLock();
+        return this.#engine.renew(session.id, this.#key(session.id), stale, force);
+      },
       touch: (session) => {
         this.#engine.touch(session.id, this.#key(session.id)).catch((error: unknown) => {
           this.#events.emit('error', { sessionId: session.id, error });
@@ -404,7 +407,27 @@ export class SessionManager {
     }
   }
 
+  #warned = false;
+
+  /**
+   * A store whose lock covers this process only (keyv, localStorage without Web Locks), shared by
+   * several processes or tabs, lets each of them refresh: say so once, on the first lock taken.
+   * The memory store is exempt: nothing outside this process can reach it.
+   */
+  #warnSingleProcessLock(): void {
+    if (this.#warned) return;
+    this.#warned = true;
+    if (this.store.capabilities.crossProcessLock !== false || /^(encrypted\()?memory\)?$/.test(this.store.name)) return;
+    this.#events.emit('warning', {
+      code: 'TOKENKEEPER_SINGLE_PROCESS_LOCK',
+      message:
+        `The store ${this.store.name} locks within this process only: processes (or tabs) sharing it can each refresh a session, ` +
+        'and a server that rotates refresh tokens then revokes the family. Share it from one process, or use a store with a cross-process lock.',
+    });
+  }
+
   #withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    this.#warnSingleProcessLock();
     return withLock(this.store, key, fn, {
       ...this.#lock,
       onReleaseError: (error) => this.#events.emit('error', { error }),

@@ -235,3 +235,21 @@ describe('bad input', () => {
     }
   });
 });
+
+describe('a store whose lock covers one process', () => {
+  it('is reported once, through a warning event; the memory store is not', async () => {
+    const { keyvStore } = await import('../../src/keyv.js');
+    const { default: Keyv } = await import('keyv');
+    const warnings: { code: string }[] = [];
+    const manager = new SessionManager(fixture.options({ store: keyvStore(new Keyv()) }));
+    manager.on('warning', (w) => warnings.push(w));
+    await manager.login({ grant: 'client_credentials' });
+    await manager.login({ grant: 'client_credentials' });
+    expect(warnings.map((w) => w.code)).toEqual(['TOKENKEEPER_SINGLE_PROCESS_LOCK']);
+    const quiet: unknown[] = [];
+    const memory = new SessionManager(fixture.options());
+    memory.on('warning', (w) => quiet.push(w));
+    await memory.login({ grant: 'client_credentials' });
+    expect(quiet).toEqual([]);
+  });
+});
