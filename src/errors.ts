@@ -29,7 +29,8 @@ export type ErrorCode =
   | 'TOKENKEEPER_INVALID_REQUEST'
   | 'TOKENKEEPER_ACCESS_DENIED'
   | 'TOKENKEEPER_AUTHORIZATION_PENDING'
-  | 'TOKENKEEPER_DPOP';
+  | 'TOKENKEEPER_DPOP'
+  | 'TOKENKEEPER_RECORD_TOO_NEW';
 
 export interface TokenkeeperErrorOptions {
   /** The underlying error, when there is one. Never holds secrets we put there. */

@@ -20,7 +20,18 @@ export interface RenewalMark {
   at: number;
 }
 
-/** A session as stored: version 1 of the format. */
+/**
+ * A session as stored: format `session/1`.
+ *
+ * **Compatibility policy.** Readers of `session/1` accept fields they do not know, so a newer
+ * process can add optional fields (0.2 added `renewing`, `issuer`, `clientId`, `endsAt`,
+ * `idleTtlMs`, `renewedAt`) without breaking an older one during a rolling deploy; an older
+ * writer drops them on its next write, which must never make a record unsafe. A change that an
+ * older reader would misread (a field whose meaning changes, a required field) bumps the format
+ * to `session/2`: readers refuse formats newer than theirs with `TOKENKEEPER_RECORD_TOO_NEW`,
+ * never as corrupt and never by guessing. Every format version has a fixture in
+ * `test/fixtures/records/` that every later reader must read.
+ */
 export interface SessionRecord {
   tokens: TokenSet;
   /** The grant the session was created with (`client_credentials`, `password`, `adopt`, ...). */
@@ -69,6 +80,15 @@ export function encodeSession(rec: SessionRecord): StoreRecord {
 }
 
 export function decodeSession(key: string, value: StoreRecord): SessionRecord {
+  const format = typeof value.tokenkeeper === 'string' ? /^session\/(\d+)$/.exec(value.tokenkeeper) : null;
+  if (format !== null && Number(format[1]) > 1) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_RECORD_TOO_NEW',
+      `The stored session at ${JSON.stringify(key.slice(0, 120))} is in format ${value.tokenkeeper}, written by a newer tokenkeeper; ` +
+        'this version reads session/1. Upgrade tokenkeeper here (the record is left as it is).',
+      { key },
+    );
+  }
   const ok =
     value.tokenkeeper === 'session/1' &&
     typeof value.grant === 'string' &&
