@@ -35,19 +35,25 @@ export type ErrorCode =
 export interface TokenkeeperErrorOptions {
   /** The underlying error, when there is one. Never holds secrets we put there. */
   cause?: unknown;
-  /** The store key (or file) the error is about, when there is one. */
+  /** The store key the error is about, when there is one (always the store key). */
   key?: string;
+  /** The session the error is about, when there is one. */
+  sessionId?: string;
 }
 
 export class TokenkeeperError extends Error {
   readonly code: ErrorCode;
+  /** The store key the error is about (for session errors: the session's record key). */
   readonly key: string | undefined;
+  /** The session id the error is about, for session errors. */
+  readonly sessionId: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: TokenkeeperErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TokenkeeperError';
     this.code = code;
     this.key = options.key;
+    this.sessionId = options.sessionId;
   }
 }
 

@@ -168,6 +168,7 @@ export class SessionManager {
         this.#warnSingleProcessLock();
         return this.#engine.renew(session.id, this.#key(session.id), stale, force);
       },
+      keyOf: (session) => this.#key(session.id),
       touch: (session) => {
         this.#engine.touch(session.id, this.#key(session.id)).catch((error: unknown) => {
           this.#events.emit('error', { sessionId: session.id, error });
@@ -399,7 +400,7 @@ export class SessionManager {
           const wasActive = session.status === 'active';
           session._apply(rec);
           if (wasActive && rec.status === 'reauth-required') {
-            this.#events.emit('reauth-required', { sessionId: id, error: reauthRequired(id, rec.reason) });
+            this.#events.emit('reauth-required', { sessionId: id, error: reauthRequired(id, k, rec.reason) });
           }
         })
         .catch((error: unknown) => this.#events.emit('error', { sessionId: id, error }))

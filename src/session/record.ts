@@ -164,7 +164,7 @@ export function checkBinding(rec: SessionRecord, binding: Binding, sessionId: st
     `The stored session ${JSON.stringify(sessionId)} belongs to ${describeBinding(rec.issuer, rec.clientId)}, ` +
       `not to this manager's ${describeBinding(binding.issuer, binding.clientId)}: its tokens are never sent anywhere else. ` +
       'Give each app its own namespace (or fileStore({ app })), or log in with { replace: true } to overwrite it.',
-    { key },
+    { key, sessionId },
   );
 }
 

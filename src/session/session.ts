@@ -10,6 +10,8 @@ export interface SessionHost {
   logout(session: Session, options: LogoutOptions): Promise<LogoutResult>;
   /** Extends the session's idle lifetime in the store (in the background). */
   touch(session: Session): void;
+  /** The store key of the session's record. */
+  keyOf(session: Session): string;
 }
 
 /** What {@link Session.info} tells: everything about a session but its secrets. */
@@ -124,7 +126,7 @@ export class Session {
       throw new TokenkeeperError(
         'TOKENKEEPER_NO_SESSION',
         `The session ${JSON.stringify(this.id)} has ended (its ${hasEnded(rec, now) ? 'sessionTtlMs' : 'idleTtlMs'} lifetime passed). Log in again.`,
-        { key: this.id },
+        { key: this.#host.keyOf(this), sessionId: this.id },
       );
     }
     if (rec.idleTtlMs === undefined) return;
@@ -226,7 +228,12 @@ function authorized(request: Request, tokens: TokenSet): Request {
   return new Request(request, { headers });
 }
 
-export function reauthRequired(sessionId: string, reason: string | undefined, cause?: unknown): TokenkeeperError {
+export function reauthRequired(
+  sessionId: string,
+  key: string,
+  reason: string | undefined,
+  cause?: unknown,
+): TokenkeeperError {
   const why =
     reason === 'renewal-interrupted'
       ? ' (an earlier renewal was interrupted after its request was sent: the server rotated the refresh token and the answer was lost)'
@@ -237,6 +244,6 @@ export function reauthRequired(sessionId: string, reason: string | undefined, ca
     'TOKENKEEPER_REAUTH_REQUIRED',
     `The session ${JSON.stringify(sessionId)} needs a new login${why}. ` +
       'Its stored record is kept for diagnosis until you log in again or log it out.',
-    { cause, key: sessionId },
+    { cause, key, sessionId },
   );
 }

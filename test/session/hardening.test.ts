@@ -150,6 +150,20 @@ describe('a renewal returns a token valid now, or throws', () => {
     expect(err.message).toContain('renewed concurrently');
   });
 
+  it('session errors carry the store key as error.key and the session id as error.sessionId', async () => {
+    const store = memoryStore();
+    const manager = new SessionManager(options({ store }));
+    const session = await manager.adopt('u', as.issue({ expiresIn: 0 }));
+    await store.delete('tokenkeeper:s:u');
+    const gone = await rejection(session.getAccessToken());
+    expect(gone.code).toBe('TOKENKEEPER_NO_SESSION');
+    expect([gone.key, gone.sessionId]).toEqual(['tokenkeeper:s:u', 'u']);
+    const reauth = await manager.adopt('r', { access_token: 'x', expires_in: 0 });
+    const err = await rejection(reauth.getAccessToken());
+    expect(err.code).toBe('TOKENKEEPER_REAUTH_REQUIRED');
+    expect([err.key, err.sessionId]).toEqual(['tokenkeeper:s:r', 'r']);
+  });
+
   it('names the key when a stored session is not in tokenkeeper format', async () => {
     const store = memoryStore();
     await store.set('tokenkeeper:s:odd', { tokenkeeper: 'session/1', grant: 7 });

@@ -166,7 +166,7 @@ export class RenewalEngine {
     for (let round = 1; ; round++) {
       const read = await this.#read(sessionId, key);
       const { entry, rec } = read;
-      if (rec.status === 'reauth-required') throw reauthRequired(sessionId, rec.reason);
+      if (rec.status === 'reauth-required') throw reauthRequired(sessionId, key, rec.reason);
       // Another process (or an earlier flight) may have renewed already: adopt its token.
       const renewedElsewhere = stale === undefined || rec.tokens.accessToken !== stale.accessToken;
       if (
@@ -185,7 +185,7 @@ export class RenewalEngine {
       }
       if (rec.renewBy === 'client_credentials') return this.#renewByClientCredentials(sessionId, key, entry, rec);
       if (rec.renewBy !== 'refresh_token' || !rec.tokens.refreshToken) {
-        throw reauthRequired(sessionId, 'no refresh token: the access token expired');
+        throw reauthRequired(sessionId, key, 'no refresh token: the access token expired');
       }
       await this.#confirm(lease, key);
       let marked: number;
@@ -284,7 +284,7 @@ export class RenewalEngine {
   async #theirs(sessionId: string, key: string, conflict: unknown): Promise<TokenSet> {
     this.#o.events.emit('error', { sessionId, error: conflict });
     const { rec } = await this.#read(sessionId, key);
-    if (rec.status === 'reauth-required') throw reauthRequired(sessionId, rec.reason);
+    if (rec.status === 'reauth-required') throw reauthRequired(sessionId, key, rec.reason);
     if (rec.renewing === undefined && !rec.tokens.isExpired()) return rec.tokens;
     throw new TokenkeeperError(
       'TOKENKEEPER_VERSION_CONFLICT',
@@ -361,7 +361,7 @@ export class RenewalEngine {
     const entry = await this.#o.store.get(key);
     if (entry === undefined) {
       this.#hooks.forget(sessionId);
-      throw noSession(sessionId);
+      throw noSession(sessionId, key);
     }
     if (!Number.isSafeInteger(entry.version) || entry.version < 1) {
       throw new TokenkeeperError(
@@ -373,7 +373,7 @@ export class RenewalEngine {
     }
     const rec = decodeSession(key, entry.value);
     checkBinding(rec, this.#o.binding, sessionId, key);
-    if (hasEnded(rec)) throw noSession(sessionId, 'its lifetime (sessionTtlMs) ended');
+    if (hasEnded(rec)) throw noSession(sessionId, key, 'its lifetime (sessionTtlMs) ended');
     this.#hooks.apply(sessionId, rec);
     return { entry, rec };
   }
@@ -384,7 +384,8 @@ export class RenewalEngine {
    */
   #write(key: string, rec: SessionRecord, version: number): Promise<number> {
     const ttlMs = ttlOf(rec);
-    if (ttlMs !== undefined && ttlMs <= 0) return Promise.reject(noSession(key, 'its lifetime (sessionTtlMs) ended'));
+    if (ttlMs !== undefined && ttlMs <= 0)
+      return Promise.reject(noSession(undefined, key, 'its lifetime (sessionTtlMs) ended'));
     return this.#o.store.set(key, encodeSession(bound(rec, this.#o.binding)), {
       ifVersion: version,
       ...(ttlMs === undefined ? {} : { ttlMs }),
@@ -436,7 +437,7 @@ export class RenewalEngine {
     } catch (error) {
       this.#o.events.emit('error', { sessionId, error });
     }
-    const error = reauthRequired(sessionId, reason, cause);
+    const error = reauthRequired(sessionId, key, reason, cause);
     this.#o.events.emit('reauth-required', { sessionId, error });
     return error;
   }
@@ -449,12 +450,13 @@ export class RenewalEngine {
 
 /** `TOKENKEEPER_NO_SESSION` for `sessionId`. */
 export function noSession(
-  sessionId: string,
+  sessionId: string | undefined,
+  key: string,
   why = 'it was logged out, cleared, or its lifetime ended',
 ): TokenkeeperError {
   return new TokenkeeperError(
     'TOKENKEEPER_NO_SESSION',
-    `There is no stored session ${JSON.stringify(sessionId)} (${why}). Log in again.`,
-    { key: sessionId },
+    `There is no stored session ${JSON.stringify(sessionId ?? key)} (${why}). Log in again.`,
+    sessionId === undefined ? { key } : { key, sessionId },
   );
 }
