@@ -1,19 +1,29 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
+/**
+ * One entry per subpath of package.json#exports, so the two cannot drift: `.` is src/index.ts,
+ * `./x/y` is src/exports/x-y.ts, built to dist/x-y.{js,cjs,d.ts}. `./browser` is built by
+ * scripts/build-browser.mjs; test/package.test.ts checks every subpath builds and is documented.
+ */
+export function entries(): Record<string, string> {
+  const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as {
+    exports: Record<string, unknown>;
+  };
+  const out: Record<string, string> = {};
+  for (const subpath of Object.keys(pkg.exports)) {
+    if (subpath === './package.json' || subpath === './browser') continue;
+    if (subpath === '.') out.index = 'src/index.ts';
+    else {
+      const name = subpath.slice(2).replaceAll('/', '-');
+      out[name] = `src/exports/${name}.ts`;
+    }
+  }
+  return out;
+}
+
 export default defineConfig({
-  entry: {
-    index: 'src/index.ts',
-    file: 'src/file.ts',
-    testing: 'src/testing.ts',
-    'testing-suite': 'src/testing/suite.ts',
-    redis: 'src/redis.ts',
-    postgres: 'src/postgres.ts',
-    sqlite: 'src/sqlite.ts',
-    keyv: 'src/keyv.ts',
-    podio: 'src/podio.ts',
-    sharetribe: 'src/sharetribe.ts',
-    solid: 'src/solid.ts',
-  },
+  entry: entries(),
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { postgresStore } from '../src/exports/postgres.js';
+import { redisStore } from '../src/exports/redis.js';
+import { sqliteStore } from '../src/exports/sqlite.js';
 import type { Store } from '../src/index.js';
-import { postgresStore } from '../src/postgres.js';
-import { redisStore } from '../src/redis.js';
-import { sqliteStore } from '../src/sqlite.js';
 import { DATABASE_URL, REDIS_URL, runId } from '../test/helpers/services.js';
 import { compareThroughput, fmt } from './harness.js';
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRealAuthServer } from '../examples/auth-server.js';
-import { fileStore } from '../src/file.js';
+import { fileStore } from '../src/exports/file.js';
 import { SessionManager, type StoreRecord } from '../src/index.js';
 import { startChild, waitForOutput } from '../test/helpers/child.js';
 import { comparePairs, fmt } from './harness.js';

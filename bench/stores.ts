@@ -1,7 +1,7 @@
 import { promises as fs, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileStore } from '../src/file.js';
+import { fileStore } from '../src/exports/file.js';
 import { memoryStore } from '../src/index.js';
 import { comparePairs } from './harness.js';
 import { record } from './record.js';

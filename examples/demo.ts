@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fileStore } from '../src/file.js';
+import { fileStore } from '../src/exports/file.js';
 import { SessionManager, type SessionManagerOptions, type StoreRecord } from '../src/index.js';
 import { startRealAuthServer } from './auth-server.js';
 

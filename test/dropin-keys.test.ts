@@ -1,9 +1,9 @@
 // Drop-in keys can overlap neither each other nor the session manager's sessions, whatever key,
 // authType or namespace a user or SDK passes; records written before 0.2 are still read.
 import { describe, expect, it } from 'vitest';
+import { podioSessionStore } from '../src/exports/podio.js';
+import { sharetribeTokenStore } from '../src/exports/sharetribe.js';
 import { memoryStore, SessionManager } from '../src/index.js';
-import { podioSessionStore } from '../src/podio.js';
-import { sharetribeTokenStore } from '../src/sharetribe.js';
 
 const podioGet = (s: ReturnType<typeof podioSessionStore>, authType: string) => new Promise((r) => s.get(authType, r));
 const podioSet = (s: ReturnType<typeof podioSessionStore>, auth: object, authType: string) =>

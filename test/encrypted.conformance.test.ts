@@ -1,5 +1,5 @@
+import { describeStoreConformance } from '../src/exports/testing.js';
 import { encryptedStore, memoryStore } from '../src/index.js';
-import { describeStoreConformance } from '../src/testing.js';
 
 const key = new Uint8Array(32).fill(7);
 describeStoreConformance(

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fileStore } from '../src/file.js';
+import { fileStore } from '../src/exports/file.js';
 import { encryptedStore, isTokenkeeperError, memoryStore, type Store } from '../src/index.js';
 import { rejection } from './helpers/errors.js';
 

@@ -1,8 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileStore } from '../src/file.js';
-import { describeStoreConformance } from '../src/testing.js';
+import { fileStore } from '../src/exports/file.js';
+import { describeStoreConformance } from '../src/exports/testing.js';
 
 describeStoreConformance(
   'fileStore',

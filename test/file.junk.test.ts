@@ -6,7 +6,7 @@ import { lutimesSync, mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fileStore } from '../src/file.js';
+import { fileStore } from '../src/exports/file.js';
 import { isTokenkeeperError } from '../src/index.js';
 import { encodeKey } from '../src/store/file/names.js';
 

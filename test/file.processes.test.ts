@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fileStore } from '../src/file.js';
+import { fileStore } from '../src/exports/file.js';
 import { isTokenkeeperError } from '../src/index.js';
 import { runChild, startChild, waitForOutput } from './helpers/child.js';
 

@@ -11,7 +11,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultStorePath, fileStore } from '../src/file.js';
+import { defaultStorePath, fileStore } from '../src/exports/file.js';
 import { isTokenkeeperError } from '../src/index.js';
 import { startChild } from './helpers/child.js';
 import { rejection } from './helpers/errors.js';

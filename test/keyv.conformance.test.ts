@@ -1,8 +1,8 @@
 import KeyvRedis from '@keyv/redis';
 import Keyv from 'keyv';
 import { afterAll } from 'vitest';
-import { keyvStore } from '../src/keyv.js';
-import { describeStoreConformance } from '../src/testing.js';
+import { keyvStore } from '../src/exports/keyv.js';
+import { describeStoreConformance } from '../src/exports/testing.js';
 import { REDIS_URL, runId } from './helpers/services.js';
 
 const redisBackends: Keyv[] = [];

@@ -1,4 +1,4 @@
+import { describeStoreConformance } from '../src/exports/testing.js';
 import { memoryStore } from '../src/index.js';
-import { describeStoreConformance } from '../src/testing.js';
 
 describeStoreConformance('memoryStore', () => memoryStore());

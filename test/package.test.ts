@@ -9,6 +9,20 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const built = existsSync(join(root, 'dist/index.js'));
 
+describe('package.json#exports', () => {
+  it('every subpath has its entry file, and the README documents it', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    for (const subpath of Object.keys(pkg.exports)) {
+      if (subpath === './package.json' || subpath === '.') continue;
+      const name = `tokenkeeper/${subpath.slice(2)}`;
+      expect(readme.includes(`'${name}'`) || readme.includes(`\`${name}\``), `${name} in README.md`).toBe(true);
+      if (subpath === './browser') continue; // built by scripts/build-browser.mjs
+      const entry = join(root, 'src/exports', `${subpath.slice(2).replaceAll('/', '-')}.ts`);
+      expect(existsSync(entry), entry).toBe(true);
+    }
+  });
+});
+
 describe.skipIf(!built)('the built package', () => {
   it('keeps node: imports out of the core (browser-safe) entry and its chunks', () => {
     const seen = new Set<string>();

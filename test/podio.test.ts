@@ -3,9 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Podio from 'podio-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileStore } from '../src/file.js';
+import { fileStore } from '../src/exports/file.js';
+import {
+  fromPodioPhpRecord,
+  importPodioSessionFile,
+  podioSessionStore,
+  toPodioPhpRecord,
+} from '../src/exports/podio.js';
 import { encryptedStore, memoryStore, type Store } from '../src/index.js';
-import { fromPodioPhpRecord, importPodioSessionFile, podioSessionStore, toPodioPhpRecord } from '../src/podio.js';
 import * as childHelpers from './helpers/child.js';
 import { runChild } from './helpers/child.js';
 import { rejection } from './helpers/errors.js';

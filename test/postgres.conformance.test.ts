@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll } from 'vitest';
-import { postgresStore } from '../src/postgres.js';
-import { describeStoreConformance } from '../src/testing.js';
+import { postgresStore } from '../src/exports/postgres.js';
+import { describeStoreConformance } from '../src/exports/testing.js';
 import { DATABASE_URL, runId } from './helpers/services.js';
 
 // Each store gets a table of its own, dropped at the end, so runs never see each other's data.

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { postgresMigrationSql, postgresStore } from '../src/postgres.js';
+import { postgresMigrationSql, postgresStore } from '../src/exports/postgres.js';
 import { lockOfKilledHolderFrees } from './helpers/dead-holder.js';
 import { rejection } from './helpers/errors.js';
 import { unusedPort } from './helpers/fake-as.js';

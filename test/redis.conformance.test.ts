@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll } from 'vitest';
-import { redisStore } from '../src/redis.js';
-import { describeStoreConformance } from '../src/testing.js';
+import { redisStore } from '../src/exports/redis.js';
+import { describeStoreConformance } from '../src/exports/testing.js';
 import { deleteRedisPrefixes, REDIS_URL, runId } from './helpers/services.js';
 
 // One shared client, as an application would have; each store gets its own key prefix, and

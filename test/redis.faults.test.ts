@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { redisStore } from '../src/redis.js';
+import { redisStore } from '../src/exports/redis.js';
 import { lockOfKilledHolderFrees } from './helpers/dead-holder.js';
 import { rejection } from './helpers/errors.js';
 import { unusedPort } from './helpers/fake-as.js';

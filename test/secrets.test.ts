@@ -2,8 +2,8 @@ import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { postgresStore } from '../src/postgres.js';
-import { redisStore } from '../src/redis.js';
+import { postgresStore } from '../src/exports/postgres.js';
+import { redisStore } from '../src/exports/redis.js';
 import { rejection } from './helpers/errors.js';
 import { DATABASE_URL, REDIS_URL, runId } from './helpers/services.js';
 

@@ -3,15 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharetribe from 'sharetribe-flex-integration-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileStore } from '../src/file.js';
-import { memoryStore, type Store } from '../src/index.js';
+import { fileStore } from '../src/exports/file.js';
 import {
   importSharetribeTokenFile,
   sharetribeFileStore,
   sharetribeMemoryStore,
   sharetribeSdkTokenFile,
   sharetribeTokenStore,
-} from '../src/sharetribe.js';
+} from '../src/exports/sharetribe.js';
+import { memoryStore, type Store } from '../src/index.js';
 import { runChild } from './helpers/child.js';
 import { rejection } from './helpers/errors.js';
 import { startFakeSharetribe } from './helpers/fake-sharetribe.js';

@@ -5,10 +5,15 @@ import * as solid3 from '@inrupt/solid-client-authn-node';
 import * as solid4 from 'solid-authn-node-4';
 import * as solid5 from 'solid-authn-node-5';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileStore } from '../src/file.js';
+import { fileStore } from '../src/exports/file.js';
+import { redisStore } from '../src/exports/redis.js';
+import {
+  clearSessionsFromStore,
+  getSessionIdsFromStore,
+  SOLID_SESSION_INDEX,
+  solidStorage,
+} from '../src/exports/solid.js';
 import { memoryStore, type Store } from '../src/index.js';
-import { redisStore } from '../src/redis.js';
-import { clearSessionsFromStore, getSessionIdsFromStore, SOLID_SESSION_INDEX, solidStorage } from '../src/solid.js';
 import { runChild } from './helpers/child.js';
 import { rejection } from './helpers/errors.js';
 import { startFakeSolidOp } from './helpers/fake-solid-op.js';

@@ -1,8 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sqliteStore } from '../src/sqlite.js';
-import { describeStoreConformance } from '../src/testing.js';
+import { sqliteStore } from '../src/exports/sqlite.js';
+import { describeStoreConformance } from '../src/exports/testing.js';
 
 describeStoreConformance(
   'sqliteStore',

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { sqliteStore } from '../src/sqlite.js';
+import { sqliteStore } from '../src/exports/sqlite.js';
 import { lockOfKilledHolderFrees } from './helpers/dead-holder.js';
 import { rejection } from './helpers/errors.js';
 

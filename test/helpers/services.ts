@@ -9,7 +9,7 @@ export const runId = () => `tk_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
 /** Deletes every Redis key under the given prefixes (what a test run wrote), by SCAN, not KEYS. */
 export async function deleteRedisPrefixes(prefixes: string[]): Promise<void> {
   const { Redis } = await import('ioredis');
-  const { escapeGlob } = await import('../../src/redis.js');
+  const { escapeGlob } = await import('../../src/exports/redis.js');
   const client = new Redis(REDIS_URL);
   try {
     for (const prefix of prefixes) {

@@ -1,9 +1,9 @@
 // A store described as JSON, so a child process can open the same store as its parent.
-import { fileStore } from '../../src/file.js';
+import { fileStore } from '../../src/exports/file.js';
+import { postgresStore } from '../../src/exports/postgres.js';
+import { redisStore } from '../../src/exports/redis.js';
+import { sqliteStore } from '../../src/exports/sqlite.js';
 import type { Store } from '../../src/index.js';
-import { postgresStore } from '../../src/postgres.js';
-import { redisStore } from '../../src/redis.js';
-import { sqliteStore } from '../../src/sqlite.js';
 
 export type StoreConfig =
   | { kind: 'file'; path: string }

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileStore } from '../../src/file.js';
+import { fileStore } from '../../src/exports/file.js';
 import { SessionManager } from '../../src/index.js';
 import { startChild } from '../helpers/child.js';
 import { rejection } from '../helpers/errors.js';

@@ -3,8 +3,8 @@
 import { inspect } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { postgresStore } from '../../src/exports/postgres.js';
 import { memoryStore, SessionManager, TokenSet } from '../../src/index.js';
-import { postgresStore } from '../../src/postgres.js';
 import { rejection } from '../helpers/errors.js';
 import { type FakeAuthServer, unusedPort } from '../helpers/fake-as.js';
 import { startJsonServer } from '../helpers/json-server.js';

@@ -238,7 +238,7 @@ describe('bad input', () => {
 
 describe('a store whose lock covers one process', () => {
   it('is reported once, through a warning event; the memory store is not', async () => {
-    const { keyvStore } = await import('../../src/keyv.js');
+    const { keyvStore } = await import('../../src/exports/keyv.js');
     const { default: Keyv } = await import('keyv');
     const warnings: { code: string }[] = [];
     const manager = new SessionManager(fixture.options({ store: keyvStore(new Keyv()) }));

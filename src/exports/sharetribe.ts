@@ -1,10 +1,10 @@
 /** `tokenkeeper/sharetribe`: any tokenkeeper store as a Sharetribe SDK token store (Node). */
 
-export type { SharetribeToken, SharetribeTokenStore, SharetribeTokenStoreOptions } from './edges/sharetribe.js';
+export type { SharetribeToken, SharetribeTokenStore, SharetribeTokenStoreOptions } from '../integrations/sharetribe.js';
 export {
   importSharetribeTokenFile,
   sharetribeFileStore,
   sharetribeMemoryStore,
   sharetribeSdkTokenFile,
   sharetribeTokenStore,
-} from './edges/sharetribe.js';
+} from '../integrations/sharetribe.js';
