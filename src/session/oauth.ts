@@ -74,7 +74,7 @@ export class TokenEndpointError extends TokenkeeperError {
  */
 export type SendGuard = () => Promise<void>;
 
-type Grant = { kind: 'refresh_token'; refreshToken: string } | { kind: 'other'; name: string };
+type Grant = { kind: 'refresh_token' } | { kind: 'other'; name: string };
 
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 
@@ -215,7 +215,7 @@ export class OAuthClient {
    */
   refresh(refreshToken: string, scope?: string, guard?: SendGuard): Promise<TokenSet> {
     return this.#token(
-      { kind: 'refresh_token', refreshToken },
+      { kind: 'refresh_token' },
       [refreshToken],
       (as, o) =>
         oauth.refreshTokenGrantRequest(
