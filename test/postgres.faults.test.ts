@@ -174,7 +174,7 @@ describe('postgresStore under a failover storm (backends terminated every 50 ms)
     for (const r of results) {
       expect(r.signal).toBeNull();
       expect(r.stderr).not.toContain("Unhandled 'error' event");
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout.trim().split('\n').pop() as string);
       expect(out.untyped).toEqual([]);
       expect(out.warnings).toEqual([]); // no MaxListenersExceededWarning
