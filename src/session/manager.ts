@@ -396,6 +396,14 @@ export class SessionManager {
             return;
           }
           const rec = decodeSession(k, entry.value);
+          try {
+            // Replaced by another server's or client's session: its tokens are not ours to serve.
+            checkBinding(rec, this.#binding, id, k);
+          } catch (error) {
+            session._remove();
+            this.#sessions.delete(id);
+            throw error;
+          }
           if (rec.updatedAt < session._updatedAt) return; // an older write arrived late
           const wasActive = session.status === 'active';
           session._apply(rec);

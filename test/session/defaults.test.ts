@@ -54,6 +54,26 @@ describe('sessions bound to their server and client', () => {
     expect((await rejection(a.get('password'))).code).toBe('TOKENKEEPER_SESSION_MISMATCH');
   });
 
+  it('a session another app replaced is never served from memory, even when a watched store says it changed', async () => {
+    const inner = memoryStore();
+    const listeners = new Set<(key: string | undefined) => void>();
+    const store: Store = {
+      ...inner,
+      watch: (listener) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+    const a = new SessionManager(options({ store }));
+    const session = await a.login({ grant: 'password', username: 'alice', password: 'wonderland' });
+    expect(as.isActive(await session.getAccessToken())).toBe(true);
+    const b = new SessionManager({ ...options({ store }), tokenEndpoint: other.tokenEndpoint });
+    await b.login({ grant: 'client_credentials' }, { sessionId: 'password', replace: true });
+    for (const listener of listeners) listener('tokenkeeper:s:password');
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await rejection(session.getAccessToken())).code).toBe('TOKENKEEPER_SESSION_MISMATCH');
+  });
+
   it('with encryption, a record is bound to its app: another app can neither read nor silently overwrite it', async () => {
     const store = memoryStore();
     const encryption = { keys: { k: key }, current: 'k' };
