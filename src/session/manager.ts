@@ -5,6 +5,7 @@ import { memoryStore } from '../store/memory.js';
 import type { LockOptions, Store, StoreEntry } from '../store/types.js';
 import { withLock } from '../store/with-lock.js';
 import { TokenSet } from '../token/token-set.js';
+import { SessionCache } from './cache.js';
 import { RenewalEngine } from './engine/renewal.js';
 import { Emitter, type SessionEventName, type SessionEvents } from './events.js';
 import { checkGrant, type LoginGrant, renewByOf } from './grants.js';
@@ -65,6 +66,12 @@ export interface SessionManagerOptions extends EndpointOptions {
    * no store write per call. Default: none.
    */
   idleTtlMs?: number;
+  /**
+   * How many of the sessions handed out stay in memory when nobody holds them (default 1,000,
+   * the most recently used). Others are kept only while a caller holds the `Session` object, so
+   * a process that touches many sessions keeps bounded memory.
+   */
+  sessionCacheSize?: number;
 }
 
 export interface LoginOptions {
@@ -106,7 +113,7 @@ export class SessionManager {
   readonly #lock: Pick<LockOptions, 'leaseMs' | 'waitMs'>;
   readonly #fetch: typeof fetch;
   readonly #engine: RenewalEngine;
-  readonly #sessions = new Map<string, Session>();
+  readonly #sessions: SessionCache;
   readonly #host: SessionHost;
   readonly #binding: Binding;
   readonly #lifetimes: { sessionTtlMs?: number; idleTtlMs?: number };
@@ -123,6 +130,11 @@ export class SessionManager {
     this.#oauth = new OAuthClient(options, options.client, options.retry);
     this.#binding = { issuer: (options.issuer ?? options.tokenEndpoint) as string, clientId: options.client.clientId };
     this.#lifetimes = lifetimes(options, 'new SessionManager()');
+    const cacheSize = options.sessionCacheSize ?? 1_000;
+    if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) {
+      throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'sessionCacheSize must be a non-negative integer.');
+    }
+    this.#sessions = new SessionCache(cacheSize);
     const namespace = checkNamespace(options.namespace ?? 'tokenkeeper', 'new SessionManager()');
     const skew = options.refreshSkewMs ?? 60_000;
     if (typeof skew !== 'number' || !Number.isFinite(skew) || skew < 0) {
@@ -361,13 +373,13 @@ export class SessionManager {
     let session = this.#sessions.get(sessionId);
     if (session === undefined) {
       session = new Session(this.#host, sessionId, rec);
-      this.#sessions.set(sessionId, session);
       if (this.#unwatch === undefined && this.store.watch) {
         this.#unwatch = this.store.watch((key) => this.#changed(key));
       }
     } else {
       session._apply(rec);
     }
+    this.#sessions.set(sessionId, session); // the most recently used
     return session;
   }
 
@@ -379,10 +391,10 @@ export class SessionManager {
   #changed(key: string | undefined): void {
     const prefix = this.#prefix();
     const ids =
-      key === undefined ? [...this.#sessions.keys()] : key.startsWith(prefix) ? [key.slice(prefix.length)] : [];
+      key === undefined ? [...this.#sessions.ids()] : key.startsWith(prefix) ? [key.slice(prefix.length)] : [];
     for (const id of ids) {
       const k = prefix + id;
-      if (!this.#sessions.has(id) || this.#syncing.has(k) || this.#engine.busy(k)) continue;
+      if (this.#sessions.get(id) === undefined || this.#syncing.has(k) || this.#engine.busy(k)) continue;
       this.#syncing.add(k);
       this.store
         .get(k)
