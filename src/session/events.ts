@@ -3,7 +3,15 @@ import type { TokenkeeperError } from '../errors.js';
 /** The events a {@link SessionManager} emits. Payloads never hold a token. */
 export interface SessionEvents {
   login: { sessionId: string; grant: string };
-  refresh: { sessionId: string; grant: string; expiresAt: number | undefined };
+  refresh: {
+    sessionId: string;
+    grant: string;
+    expiresAt: number | undefined;
+    /** How long this renewal waited for the store's lock, in ms. */
+    lockWaitMs?: number;
+    /** How long the token endpoint took to answer (retries included), in ms. */
+    serverMs?: number;
+  };
   logout: { sessionId: string; revoked: boolean };
   'reauth-required': { sessionId: string; error: TokenkeeperError };
   error: { sessionId?: string; error: unknown };

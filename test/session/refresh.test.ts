@@ -65,6 +65,21 @@ describe('getAccessToken', () => {
     expect(JSON.stringify(events)).not.toContain(token);
   });
 
+  it('reports how long each renewal waited for the lock and for the server', async () => {
+    const manager = new SessionManager(options());
+    const events: { lockWaitMs?: number; serverMs?: number }[] = [];
+    manager.on('refresh', (e) => events.push(e));
+    const session = await manager.adopt('u', as.issue({ expiresIn: 0 }));
+    const lease = await store.lock('tokenkeeper:s:u');
+    setTimeout(() => void lease.release(), 150);
+    as.latencyMs = 100;
+    await session.getAccessToken();
+    expect(events).toHaveLength(1);
+    expect(events[0]?.lockWaitMs).toBeGreaterThanOrEqual(100);
+    expect(events[0]?.serverMs).toBeGreaterThanOrEqual(90);
+    expect(JSON.stringify(events)).not.toContain(session.tokens.accessToken);
+  });
+
   it('refreshes ahead of expiry by refreshSkewMs', async () => {
     const manager = new SessionManager(options({ refreshSkewMs: 120_000 }));
     const session = await manager.adopt('u', as.issue({ expiresIn: 60 }));

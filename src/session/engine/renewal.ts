@@ -99,6 +99,12 @@ interface PendingSave {
   done: Promise<void>;
 }
 
+/** What a renewal reports with its `refresh` event. */
+interface Timing {
+  lockWaitMs: number;
+  serverMs?: number;
+}
+
 interface Outcome {
   tokens: TokenSet;
   /** A write of rotated tokens the store refused, still being retried under the lease. */
@@ -145,10 +151,12 @@ export class RenewalEngine {
       await pending.done;
     }
     const { store, lock } = this.#o;
+    const waitStarted = Date.now();
     const lease = await store.lock(key, lock);
+    const timing: Timing = { lockWaitMs: Date.now() - waitStarted };
     let handedOver = false;
     try {
-      const outcome = await this.#renewLocked(sessionId, key, stale, force, lease);
+      const outcome = await this.#renewLocked(sessionId, key, stale, force, lease, timing);
       if (outcome.pending !== undefined) handedOver = true; // the saver releases the lease
       return outcome.tokens;
     } finally {
@@ -162,6 +170,7 @@ export class RenewalEngine {
     stale: TokenSet | undefined,
     force: boolean,
     lease: Lease,
+    timing: Timing,
   ): Promise<Outcome> {
     for (let round = 1; ; round++) {
       const read = await this.#read(sessionId, key);
@@ -183,7 +192,8 @@ export class RenewalEngine {
         }
         interrupted = true;
       }
-      if (rec.renewBy === 'client_credentials') return this.#renewByClientCredentials(sessionId, key, entry, rec);
+      if (rec.renewBy === 'client_credentials')
+        return this.#renewByClientCredentials(sessionId, key, entry, rec, timing);
       if (rec.renewBy !== 'refresh_token' || !rec.tokens.refreshToken) {
         throw reauthRequired(sessionId, key, 'no refresh token: the access token expired');
       }
@@ -196,7 +206,7 @@ export class RenewalEngine {
         if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT') && round < MAX_ROUNDS) continue;
         throw error; // nothing was sent
       }
-      return this.#refresh(sessionId, key, { ...rec, renewing: mark }, marked, interrupted, lease);
+      return this.#refresh(sessionId, key, { ...rec, renewing: mark }, marked, interrupted, lease, timing);
     }
   }
 
@@ -207,6 +217,7 @@ export class RenewalEngine {
     version: number,
     interrupted: boolean,
     lease: Lease,
+    timing: Timing,
   ): Promise<Outcome> {
     const { oauth, events } = this.#o;
     const refreshToken = rec.tokens.refreshToken as string;
@@ -215,6 +226,7 @@ export class RenewalEngine {
     for (;;) {
       try {
         tokens = await oauth.refresh(refreshToken, undefined, () => this.#confirm(lease, key));
+        timing.serverMs = Date.now() - firstSentAt;
         break;
       } catch (error) {
         if (isTokenkeeperError(error, 'TOKENKEEPER_INVALID_GRANT')) {
@@ -245,11 +257,11 @@ export class RenewalEngine {
       // The server rotated: these tokens exist nowhere else. Keep them and keep trying.
       events.emit('error', { sessionId, error });
       this.#hooks.apply(sessionId, next);
-      const pending = this.#save(sessionId, key, next, version, lease);
+      const pending = this.#save(sessionId, key, next, version, lease, timing);
       return { tokens, pending };
     }
     this.#hooks.apply(sessionId, next);
-    events.emit('refresh', { sessionId, grant: rec.grant, expiresAt: tokens.expiresAt });
+    events.emit('refresh', { sessionId, grant: rec.grant, expiresAt: tokens.expiresAt, ...timing });
     return { tokens };
   }
 
@@ -258,8 +270,11 @@ export class RenewalEngine {
     key: string,
     entry: StoreEntry,
     rec: SessionRecord,
+    timing: Timing,
   ): Promise<Outcome> {
+    const sentAt = Date.now();
     const tokens = await this.#o.oauth.clientCredentials(rec.scope);
+    timing.serverMs = Date.now() - sentAt;
     const now = Date.now();
     const next: SessionRecord = { ...rec, tokens, updatedAt: now, renewedAt: now };
     delete next.renewing;
@@ -272,7 +287,7 @@ export class RenewalEngine {
       this.#o.events.emit('error', { sessionId, error });
     }
     this.#hooks.apply(sessionId, next);
-    this.#o.events.emit('refresh', { sessionId, grant: rec.grant, expiresAt: tokens.expiresAt });
+    this.#o.events.emit('refresh', { sessionId, grant: rec.grant, expiresAt: tokens.expiresAt, ...timing });
     return { tokens };
   }
 
@@ -294,7 +309,14 @@ export class RenewalEngine {
   }
 
   /** Retries the write of rotated tokens under the lease until it lands or the token expires. */
-  #save(sessionId: string, key: string, next: SessionRecord, version: number, lease: Lease): PendingSave {
+  #save(
+    sessionId: string,
+    key: string,
+    next: SessionRecord,
+    version: number,
+    lease: Lease,
+    timing: Timing,
+  ): PendingSave {
     const { events } = this.#o;
     const deadline = next.tokens.expiresAt ?? Date.now() + 3_600_000;
     const done = (async () => {
@@ -306,7 +328,7 @@ export class RenewalEngine {
           await lease.extend().catch(() => false); // a heartbeat; the version check fences the write
           try {
             await this.#write(key, next, version);
-            events.emit('refresh', { sessionId, grant: next.grant, expiresAt: next.tokens.expiresAt });
+            events.emit('refresh', { sessionId, grant: next.grant, expiresAt: next.tokens.expiresAt, ...timing });
             return;
           } catch (error) {
             events.emit('error', { sessionId, error });
