@@ -181,6 +181,7 @@ export class SessionManager {
         return this.#engine.renew(session.id, this.#key(session.id), stale, force);
       },
       keyOf: (session) => this.#key(session.id),
+      report: (session, error) => this.#events.emit('error', { sessionId: session.id, error }),
       touch: (session) => {
         this.#engine.touch(session.id, this.#key(session.id)).catch((error: unknown) => {
           this.#events.emit('error', { sessionId: session.id, error });

@@ -12,6 +12,8 @@ export interface SessionHost {
   touch(session: Session): void;
   /** The store key of the session's record. */
   keyOf(session: Session): string;
+  /** A background renewal failed: the manager emits `error` (callers see it once the token is unusable). */
+  report(session: Session, error: unknown): void;
 }
 
 /** What {@link Session.info} tells: everything about a session but its secrets. */
@@ -34,6 +36,11 @@ export interface SessionInfo {
   /** When the session ends whatever happens (`sessionTtlMs`). */
   endsAt: string | undefined;
 }
+
+/** A token expiring sooner than this (or than half the renewal margin) is renewed while the caller waits. */
+const URGENT_MS = 5_000;
+/** The longest delay before a background renewal starts. */
+const MAX_JITTER_MS = 2_000;
 
 /** A 401 for an access token younger than this is the API's answer, not a reason to renew. */
 const JUST_ISSUED_MS = 10_000;
@@ -103,15 +110,43 @@ export class Session {
   async getAccessToken(options: { forceRefresh?: boolean } = {}): Promise<string> {
     const tokens = this.#record.tokens;
     this.#checkLifetime();
-    if (
-      !options.forceRefresh &&
-      !this.#removed &&
-      this.#record.status === 'active' &&
-      !tokens.needsRenewal(this.#host.refreshSkewMs)
-    ) {
+    const usable = !options.forceRefresh && !this.#removed && this.#record.status === 'active';
+    if (usable && !tokens.needsRenewal(this.#host.refreshSkewMs)) return tokens.accessToken;
+    // Inside the renewal margin but not about to expire: hand out the valid token now and renew
+    // in the background; only a caller whose token is (nearly) unusable waits for the renewal.
+    const margin = tokens.renewalMargin(this.#host.refreshSkewMs);
+    if (usable && !tokens.isExpired(Math.min(URGENT_MS, margin / 2))) {
+      this.#renewInBackground(tokens, margin);
       return tokens.accessToken;
     }
     return (await this.#host.renew(this, tokens, options.forceRefresh === true)).accessToken;
+  }
+
+  /** One background renewal at a time, started after a jitter, retried after a failure with back-off. */
+  #background: Promise<void> | undefined;
+  #backgroundRetryAt = 0;
+  #backgroundFailures = 0;
+
+  #renewInBackground(tokens: TokenSet, margin: number): void {
+    if (this.#background !== undefined || Date.now() < this.#backgroundRetryAt) return;
+    // Spread a fleet's renewals over a little of the margin: one process renews, the others
+    // find its token when they take the lock, instead of all queueing for it at one instant.
+    const jitter = Math.random() * Math.min(margin / 4, MAX_JITTER_MS);
+    this.#background = new Promise<void>((resolve) => setTimeout(resolve, jitter))
+      .then(() => this.#host.renew(this, tokens, false))
+      .then(
+        () => {
+          this.#backgroundFailures = 0;
+        },
+        (error: unknown) => {
+          this.#backgroundFailures++;
+          this.#backgroundRetryAt = Date.now() + Math.min(30_000, 500 * 2 ** this.#backgroundFailures);
+          this.#host.report(this, error);
+        },
+      )
+      .finally(() => {
+        this.#background = undefined;
+      });
   }
 
   /**

@@ -80,11 +80,32 @@ describe('getAccessToken', () => {
     expect(JSON.stringify(events)).not.toContain(session.tokens.accessToken);
   });
 
-  it('refreshes ahead of expiry by refreshSkewMs', async () => {
+  it('renews ahead of expiry by refreshSkewMs, in the background: callers get the valid token at once', async () => {
     const manager = new SessionManager(options({ refreshSkewMs: 120_000 }));
     const session = await manager.adopt('u', as.issue({ expiresIn: 60 }));
-    await session.getAccessToken();
-    expect(as.counts.refresh).toBe(1);
+    const old = session.tokens.accessToken;
+    as.latencyMs = 200;
+    const started = Date.now();
+    const tokens = await Promise.all(Array.from({ length: 50 }, () => session.getAccessToken()));
+    expect(Date.now() - started).toBeLessThan(150); // nobody waited for the server
+    expect(new Set(tokens)).toEqual(new Set([old]));
+    for (let i = 0; i < 300 && as.counts.refresh === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 300 && session.tokens.accessToken === old; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(as.counts.refresh).toBe(1); // one renewal for all 50 callers
+    expect(await session.getAccessToken()).not.toBe(old);
+  });
+
+  it('a failed background renewal is an error event; callers keep their valid token until it is unusable', async () => {
+    const manager = new SessionManager(options({ refreshSkewMs: 120_000 }));
+    const errors: unknown[] = [];
+    manager.on('error', ({ error }) => errors.push(error));
+    const session = await manager.adopt('u', as.issue({ expiresIn: 60 }));
+    as.failNext(10, 500);
+    expect(as.isActive(await session.getAccessToken())).toBe(true);
+    for (let i = 0; i < 300 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect((errors[0] as { code?: string }).code).toBe('TOKENKEEPER_TOKEN_ENDPOINT');
+    expect(as.isActive(await session.getAccessToken())).toBe(true);
+    as.failNext(0);
   });
 
   it('makes one refresh for 200 concurrent callers in one process', async () => {
