@@ -166,6 +166,21 @@ describe('redisStore faults', () => {
     }
   });
 
+  it('500 operations waiting for the connection at start-up add one listener, not 500', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    const prefix = `${runId()}:`;
+    const store = redisStore({ url: REDIS_URL, prefix, onWarning: () => {} });
+    await Promise.all(Array.from({ length: 500 }, (_, i) => store.set(`k${i}`, { i })));
+    await new Promise((r) => setTimeout(r, 50));
+    process.off('warning', onWarning);
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+    expect((await store.get('k499'))?.value).toEqual({ i: 499 });
+    await store.close();
+    await deleteRedisPrefixes([prefix]);
+  });
+
   it('gives a clear error within a bounded time when Redis is unreachable', async () => {
     const store = redisStore({ url: `redis://127.0.0.1:${await unusedPort()}` });
     const started = Date.now();

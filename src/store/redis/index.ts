@@ -166,18 +166,23 @@ export function redisStore(options: RedisStoreOptions): Store {
 
   // The store's own client has no offline queue: wait (bounded) for it to connect, so a
   // store used right after creation, or during a reconnect, does not fail needlessly.
+  // Every operation waiting for the connection shares one wait (one 'ready' listener), so 500
+  // calls at start-up add one listener, not 500 (and no MaxListenersExceededWarning).
+  let waiting: Promise<void> | undefined;
   const ready = (): Promise<void> | undefined => {
     if (!owned || client.status === 'ready') return undefined;
     const redis = client as unknown as Redis;
-    return new Promise<void>((resolve) => {
+    waiting ??= new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
         redis.off('ready', done);
+        waiting = undefined;
         resolve();
       };
       const timer = setTimeout(done, READY_WAIT_MS);
       redis.on('ready', done);
     });
+    return waiting;
   };
 
   let checked = false;
