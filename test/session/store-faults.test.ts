@@ -94,6 +94,29 @@ describe('rotated tokens survive a failed store write', () => {
     expect(as.counts.invalidGrant).toBe(0);
   });
 
+  it('a forced renewal while rotated tokens wait to be stored waits at most lock.waitMs, then a typed error', async () => {
+    const { store, state } = flaky(memoryStore());
+    const manager = new SessionManager({
+      store,
+      tokenEndpoint: as.tokenEndpoint,
+      client: client(),
+      lock: { waitMs: 300 },
+    });
+    const session = await manager.adopt('u', as.issue({ expiresIn: 0 }));
+    state.failing = true;
+    const token = await session.getAccessToken();
+    const started = Date.now();
+    const err = await session.getAccessToken({ forceRefresh: true }).catch((e) => e);
+    expect(err.code).toBe('TOKENKEEPER_STORE_UNAVAILABLE');
+    expect(err.message).toContain('not stored yet');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(as.counts.refresh).toBe(1); // no second rotation before the first is stored
+    expect(await session.getAccessToken()).toBe(token); // the unsaved tokens are still served
+    state.failing = false;
+    await manager.close();
+    await store.close(); // closing the store ends the saver
+  });
+
   it('with Redis (AOF) restarted while the refresh answer is in flight, the session is kept', async () => {
     const redis = await startPrivateRedis('aof');
     const store = redisStore({ url: redis.url, prefix: `${runId()}:` });

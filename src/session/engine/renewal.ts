@@ -146,9 +146,18 @@ export class RenewalEngine {
   async #locked(sessionId: string, key: string, stale: TokenSet | undefined, force: boolean): Promise<TokenSet> {
     const pending = this.#pending.get(key);
     if (pending !== undefined) {
-      // Our own rotated tokens, not yet in the store: they are the newest there are.
-      if (!force && !pending.tokens.needsRenewal(this.#o.refreshSkewMs)) return pending.tokens;
-      await pending.done;
+      // Our own rotated tokens, not yet in the store: they are the newest there are, and no new
+      // refresh may start before they are stored. Wait for that, but never longer than a lock wait.
+      if (!force && !pending.tokens.isExpired()) return pending.tokens;
+      const stored = await Promise.race([pending.done.then(() => true), sleep(this.#o.lock.waitMs).then(() => false)]);
+      if (!stored) {
+        throw new TokenkeeperError(
+          'TOKENKEEPER_STORE_UNAVAILABLE',
+          `The last tokens of the session ${JSON.stringify(sessionId)} are not stored yet (the store refuses writes), ` +
+            'so it is not renewed again until they are. Try again when the store is back.',
+          { key, sessionId },
+        );
+      }
     }
     const { store, lock } = this.#o;
     const waitStarted = Date.now();
@@ -333,6 +342,7 @@ export class RenewalEngine {
           } catch (error) {
             events.emit('error', { sessionId, error });
             if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT')) return; // someone else decided
+            if (isTokenkeeperError(error, 'TOKENKEEPER_STORE_CLOSED')) return; // the app is shutting down
           }
         }
       } finally {

@@ -326,14 +326,17 @@ const ignore = () => {};
 const listened = new WeakSet<pg.Pool>();
 
 /**
- * pg emits 'error' on the pool when an idle connection dies (a failover, pg_terminate_backend);
- * with no listener Node turns that into a crash. The pool replaces the connection on next use, and
- * the next query reports any lasting failure, so one listener per pool, added once, is enough.
+ * pg emits 'error' on the pool when an idle connection dies (a failover, pg_terminate_backend),
+ * and on a connection itself when the server terminates it between or around queries (pg-pool
+ * listens only once per query, and a terminated backend can emit twice); with no listener Node
+ * turns either into a crash. Failures reach callers through their queries, so one listener per
+ * pool and one per connection, each added once, when it is created, are all that is needed.
  */
 function listenForIdleErrors(pool: pg.Pool): void {
   if (listened.has(pool)) return;
   listened.add(pool);
   pool.on('error', ignore);
+  pool.on('connect', (client) => client.on('error', ignore));
 }
 
 function quote(identifier: string): string {
