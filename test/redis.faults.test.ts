@@ -1,50 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { redisStore } from '../src/exports/redis.js';
 import { lockOfKilledHolderFrees } from './helpers/dead-holder.js';
 import { rejection } from './helpers/errors.js';
 import { unusedPort } from './helpers/fake-as.js';
+import { startPrivateRedis } from './helpers/private-redis.js';
 import { deleteRedisPrefixes, REDIS_URL, runId } from './helpers/services.js';
-
-/** A redis-server of the test's own, with an append-only file so a restart keeps its data. */
-async function startRedis(port: number, dir: string): Promise<ChildProcess> {
-  const server = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'always',
-      '--save',
-      '',
-    ],
-    { stdio: 'ignore' },
-  );
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
-  probe.on('error', () => {});
-  for (let i = 0; i < 100; i++) {
-    if (
-      await probe.connect().then(
-        () => true,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  probe.disconnect();
-  return server;
-}
 
 const admin = new Redis(REDIS_URL);
 afterAll(async () => {
@@ -53,22 +14,19 @@ afterAll(async () => {
 
 describe('redisStore faults', () => {
   it('fails with a typed error while Redis is down, and works again with the same store when it is back', async () => {
-    const port = await unusedPort();
-    const dir = mkdtempSync(join(tmpdir(), 'tk-redis-'));
-    let server = await startRedis(port, dir);
-    const store = redisStore({ url: `redis://127.0.0.1:${port}`, prefix: 'restart:' });
+    const server = await startPrivateRedis('aof');
+    const store = redisStore({ url: server.url, prefix: 'restart:' });
     try {
       for (let i = 0; i < 20; i++) await store.set(`k${i}`, { i });
-      server.kill('SIGTERM');
-      await new Promise((r) => server.once('exit', r));
+      await server.stop();
       const started = Date.now();
       const err = await rejection(store.get('k1'));
       expect(err.code).toBe('TOKENKEEPER_STORE_UNAVAILABLE');
-      expect(err.message).toContain(`127.0.0.1:${port}`);
+      expect(err.message).toContain(server.url.slice('redis://'.length));
       expect(Date.now() - started).toBeLessThan(5_000);
       expect((await rejection(store.set('k1', { i: -1 }))).code).toBe('TOKENKEEPER_STORE_UNAVAILABLE');
 
-      server = await startRedis(port, dir);
+      await server.start();
       let back = false;
       for (let i = 0; i < 50 && !back; i++) {
         back = await store.get('k0').then(
@@ -82,7 +40,7 @@ describe('redisStore faults', () => {
       expect(await store.set('k20', { i: 20 })).toBe(1);
     } finally {
       await store.close();
-      server.kill('SIGKILL');
+      await server.stop();
     }
   }, 30_000);
 
@@ -146,7 +104,6 @@ describe('redisStore faults', () => {
   });
 
   it('warns once, through onWarning, when the server keeps no data across a restart', async () => {
-    const { startPrivateRedis } = await import('./helpers/private-redis.js');
     for (const persistence of ['none', 'aof'] as const) {
       const server = await startPrivateRedis(persistence);
       const warnings: { code: string; message: string }[] = [];
