@@ -149,7 +149,14 @@ export class RenewalEngine {
       // Our own rotated tokens, not yet in the store: they are the newest there are, and no new
       // refresh may start before they are stored. Wait for that, but never longer than a lock wait.
       if (!force && !pending.tokens.isExpired()) return pending.tokens;
-      const stored = await Promise.race([pending.done.then(() => true), sleep(this.#o.lock.waitMs).then(() => false)]);
+      const done = new AbortController(); // so the wait's timer never outlives the save
+      const stored = await Promise.race([
+        pending.done.then(() => true),
+        sleep(this.#o.lock.waitMs, done.signal).then(
+          () => false,
+          () => true,
+        ),
+      ]).finally(() => done.abort());
       if (!stored) {
         throw new TokenkeeperError(
           'TOKENKEEPER_STORE_UNAVAILABLE',
@@ -250,14 +257,13 @@ export class RenewalEngine {
         }
         // Unknown outcome: leave the mark, so the next holder knows the token may be spent. A
         // refusal or a request never sent: the record is as it was, so take the mark away.
-        if (!unknown) await this.#unmark(sessionId, key, rec, version);
+        if (!unknown) await this.#writeOrReport(sessionId, key, settled(rec, {}), version);
         throw error;
       }
     }
     if (tokens.refreshToken === undefined) tokens = tokens.with({ refreshToken }); // the server did not rotate it
     const now = Date.now();
-    const next: SessionRecord = { ...rec, tokens, updatedAt: now, renewedAt: now };
-    delete next.renewing;
+    const next = settled(rec, { tokens, updatedAt: now, renewedAt: now });
     try {
       await this.#write(key, next, version);
     } catch (error) {
@@ -285,8 +291,7 @@ export class RenewalEngine {
     const tokens = await this.#o.oauth.clientCredentials(rec.scope);
     timing.serverMs = Date.now() - sentAt;
     const now = Date.now();
-    const next: SessionRecord = { ...rec, tokens, updatedAt: now, renewedAt: now };
-    delete next.renewing;
+    const next = settled(rec, { tokens, updatedAt: now, renewedAt: now });
     try {
       await this.#write(key, next, entry.version);
     } catch (error) {
@@ -436,12 +441,14 @@ export class RenewalEngine {
     });
   }
 
-  async #unmark(sessionId: string, key: string, rec: SessionRecord, version: number): Promise<void> {
-    const clean = { ...rec };
-    delete clean.renewing;
+  /**
+   * Writes `rec` over `version` and applies it; a failed write is reported, not thrown (the
+   * caller's own error, or its reauth verdict, is what its callers need).
+   */
+  async #writeOrReport(sessionId: string, key: string, rec: SessionRecord, version: number): Promise<void> {
     try {
-      await this.#write(key, clean, version);
-      this.#hooks.apply(sessionId, clean);
+      await this.#write(key, rec, version);
+      this.#hooks.apply(sessionId, rec);
     } catch (error) {
       this.#o.events.emit('error', { sessionId, error });
     }
@@ -456,19 +463,8 @@ export class RenewalEngine {
     reason: string | undefined,
     cause: unknown,
   ): Promise<TokenkeeperError> {
-    const marked: SessionRecord = {
-      ...rec,
-      status: 'reauth-required',
-      reason: reason ?? 'expired',
-      updatedAt: Date.now(),
-    };
-    delete marked.renewing;
-    try {
-      await this.#write(key, marked, version);
-      this.#hooks.apply(sessionId, marked);
-    } catch (error) {
-      this.#o.events.emit('error', { sessionId, error });
-    }
+    const marked = settled(rec, { status: 'reauth-required', reason: reason ?? 'expired', updatedAt: Date.now() });
+    await this.#writeOrReport(sessionId, key, marked, version);
     const error = reauthRequired(sessionId, key, reason, cause);
     this.#o.events.emit('reauth-required', { sessionId, error });
     return error;
@@ -491,4 +487,11 @@ export function noSession(
     `There is no stored session ${JSON.stringify(sessionId ?? key)} (${why}). Log in again.`,
     sessionId === undefined ? { key } : { key, sessionId },
   );
+}
+
+/** `rec` with `changes`, and without a renewal mark: the renewal it stood for is decided. */
+function settled(rec: SessionRecord, changes: Partial<SessionRecord>): SessionRecord {
+  const out: SessionRecord = { ...rec, ...changes };
+  delete out.renewing;
+  return out;
 }
