@@ -260,7 +260,7 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
         const rt = refreshTokens.get(body.get('refresh_token') ?? '');
         if (!rt) return invalidGrant('unknown refresh token');
         if (families.get(rt.family)?.revoked) return invalidGrant('grant revoked');
-        if (rt.used && Date.now() - rt.usedAt <= fake.refreshGraceMs) {
+        if (rt.used && fake.refreshGraceMs > 0 && Date.now() - rt.usedAt <= fake.refreshGraceMs) {
           fake.counts.graceReuse++;
         } else if (rt.used) {
           fake.counts.reuseDetected++;
