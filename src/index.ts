@@ -21,7 +21,7 @@ export type { IndexedDbStoreOptions } from './store/browser/indexeddb.js';
 export { indexedDbStore } from './store/browser/indexeddb.js';
 export type { WebStorage, WebStorageStoreOptions } from './store/browser/web-storage.js';
 export { webStorageStore } from './store/browser/web-storage.js';
-export { assertValidKey, MAX_KEY_LENGTH } from './store/keys.js';
+export { assertValidKey, MAX_KEY_LENGTH } from './store/kit/keys.js';
 export { memoryStore } from './store/memory.js';
 export type {
   ChangeListener,

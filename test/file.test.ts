@@ -55,13 +55,15 @@ describe('fileStore on disk', () => {
     expect(err.code).toBe('TOKENKEEPER_CORRUPT_RECORD');
     expect(err.key).toBe('bad');
     expect(err.message).toContain(badFile);
-    expect(err.message).toMatch(/delete it/);
+    expect(err.message).toMatch(/delete the key/);
     expect(err).not.toBeInstanceOf(SyntaxError);
     expect((await store.get('good'))?.value).toEqual({ a: 1 });
-    // Still listed, so it can be found; setting it again recovers.
+    // Still listed, so it can be found; never written over; deleting it recovers.
     const keys: string[] = [];
     for await (const k of store.keys()) keys.push(k);
     expect(keys.sort()).toEqual(['bad', 'good']);
+    expect((await rejection(store.set('bad', { a: 3 }))).code).toBe('TOKENKEEPER_CORRUPT_RECORD');
+    expect(await store.delete('bad')).toBe(true);
     await store.set('bad', { a: 3 });
     expect((await store.get('bad'))?.value).toEqual({ a: 3 });
   });

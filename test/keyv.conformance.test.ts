@@ -3,6 +3,7 @@ import Keyv from 'keyv';
 import { afterAll } from 'vitest';
 import { keyvStore } from '../src/exports/keyv.js';
 import { describeStoreConformance } from '../src/exports/testing.js';
+import type { Store } from '../src/store/types.js';
 import { REDIS_URL, runId } from './helpers/services.js';
 
 const redisBackends: Keyv[] = [];
@@ -13,13 +14,29 @@ afterAll(async () => {
   }
 });
 
-describeStoreConformance('keyvStore (in-memory Map)', () => keyvStore(new Keyv({ namespace: runId() })));
+const backendOf = new WeakMap<Store, Keyv>();
+const make = (keyv: () => Keyv) => () => {
+  const k = keyv();
+  const store = keyvStore(k);
+  backendOf.set(store, k);
+  return store;
+};
+// A value another program wrote through the same Keyv.
+const corrupt = async (store: Store, key: string) => {
+  await backendOf.get(store)?.set(key, { written: 'by another program' });
+};
+
+describeStoreConformance(
+  'keyvStore (in-memory Map)',
+  make(() => new Keyv({ namespace: runId() })),
+  { corrupt },
+);
 describeStoreConformance(
   'keyvStore (@keyv/redis)',
-  () => {
+  make(() => {
     const k = new Keyv({ store: new KeyvRedis(REDIS_URL), namespace: runId() });
     redisBackends.push(k);
-    return keyvStore(k);
-  },
-  { listCount: 300 },
+    return k;
+  }),
+  { listCount: 300, corrupt },
 );

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeSession, encodeSession, type SessionRecord } from '../src/session/record.js';
 import { decodeStem, encodeKey, escapeKey } from '../src/store/file/names.js';
-import { assertValidKey, dropInKey } from '../src/store/keys.js';
+import { assertValidKey, dropInKey } from '../src/store/kit/keys.js';
 import { escapeGlob } from '../src/store/redis/index.js';
 import { TokenSet } from '../src/token/token-set.js';
 

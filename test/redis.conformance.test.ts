@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll } from 'vitest';
 import { redisStore } from '../src/exports/redis.js';
 import { describeStoreConformance } from '../src/exports/testing.js';
+import type { Store } from '../src/store/types.js';
 import { deleteRedisPrefixes, REDIS_URL, runId } from './helpers/services.js';
 
 // One shared client, as an application would have; each store gets its own key prefix, and
@@ -18,7 +19,17 @@ afterAll(async () => {
   await deleteRedisPrefixes(prefixes);
 });
 
-describeStoreConformance('redisStore (shared client)', () => redisStore({ client, prefix: prefix() }));
-describeStoreConformance('redisStore (url)', () => redisStore({ url: REDIS_URL, prefix: prefix() }), {
-  listCount: 500,
-});
+const prefixOf = new WeakMap<Store, string>();
+const make = (options: { client: Redis } | { url: string }) => () => {
+  const p = prefix();
+  const store = redisStore({ ...options, prefix: p });
+  prefixOf.set(store, p);
+  return store;
+};
+// A value another program wrote under the store's key.
+const corrupt = async (store: Store, key: string) => {
+  await client.set(`${prefixOf.get(store)}{${key}}:r`, 'written by another program');
+};
+
+describeStoreConformance('redisStore (shared client)', make({ client }), { corrupt });
+describeStoreConformance('redisStore (url)', make({ url: REDIS_URL }), { listCount: 500, corrupt });

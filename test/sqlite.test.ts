@@ -39,6 +39,8 @@ describe('sqliteStore on disk', () => {
     expect(err.code).toBe('TOKENKEEPER_CORRUPT_RECORD');
     expect(err.key).toBe('bad');
     expect((await store.get('good'))?.value).toEqual({ a: 1 });
+    expect((await rejection(store.set('bad', { a: 3 }))).code).toBe('TOKENKEEPER_CORRUPT_RECORD');
+    expect(await store.delete('bad')).toBe(true);
     await store.set('bad', { a: 3 });
     expect((await store.get('bad'))?.value).toEqual({ a: 3 });
     await store.close();

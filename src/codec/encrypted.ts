@@ -1,5 +1,5 @@
 import { TokenkeeperError } from '../errors.js';
-import { copyRecord, isPlainObject } from '../store/records.js';
+import { copyRecord, isPlainObject } from '../store/kit/records.js';
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../store/types.js';
 import { fromBase64, toBase64Url } from './base64.js';
 

@@ -1,6 +1,6 @@
 import { TokenkeeperError } from '../errors.js';
-import { checkNamespace, dropInKey } from '../store/keys.js';
-import { isPlainObject, parseJson } from '../store/records.js';
+import { checkNamespace, dropInKey } from '../store/kit/keys.js';
+import { isPlainObject, parseJson } from '../store/kit/records.js';
 import type { Store, StoreRecord } from '../store/types.js';
 import { withLock } from '../store/with-lock.js';
 

@@ -3,9 +3,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TokenkeeperError } from '../errors.js';
 import { defaultStorePath, type FileStoreOptions, fileStore } from '../store/file/index.js';
-import { checkNamespace, describeType, dropInKey } from '../store/keys.js';
+import { checkNamespace, describeType, dropInKey } from '../store/kit/keys.js';
+import { isPlainObject, parseJson } from '../store/kit/records.js';
 import { memoryStore } from '../store/memory.js';
-import { isPlainObject, parseJson } from '../store/records.js';
 import type { Store, StoreRecord } from '../store/types.js';
 
 /** The token object the Sharetribe SDKs store: the token endpoint's JSON, `token_type` included. */

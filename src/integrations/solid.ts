@@ -1,7 +1,7 @@
 import { type EncryptionOptions, encryptedStore } from '../codec/encrypted.js';
 import { TokenkeeperError } from '../errors.js';
-import { assertValidKey, checkNamespace } from '../store/keys.js';
-import { parseJson } from '../store/records.js';
+import { assertValidKey, checkNamespace } from '../store/kit/keys.js';
+import { parseJson } from '../store/kit/records.js';
 import type { Store } from '../store/types.js';
 
 /** The storage interface of `@inrupt/solid-client-authn-*`: strings in and out. */

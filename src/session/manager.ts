@@ -1,6 +1,6 @@
 import { type EncryptionOptions, encryptedStore } from '../codec/encrypted.js';
 import { isTokenkeeperError, TokenkeeperError } from '../errors.js';
-import { assertValidKey, checkNamespace, describeType, MAX_KEY_LENGTH } from '../store/keys.js';
+import { assertValidKey, checkNamespace, describeType, MAX_KEY_LENGTH } from '../store/kit/keys.js';
 import { memoryStore } from '../store/memory.js';
 import type { LockOptions, Store, StoreEntry } from '../store/types.js';
 import { withLock } from '../store/with-lock.js';
@@ -254,8 +254,10 @@ export class SessionManager {
     try {
       entry = await this.store.get(key);
     } catch (error) {
-      if (replace || isTokenkeeperError(error, 'TOKENKEEPER_CORRUPT_RECORD')) return undefined;
-      throw error;
+      // Stores never write over a record they cannot read; a login replaces it by deleting it.
+      if (isTokenkeeperError(error, 'TOKENKEEPER_CORRUPT_RECORD')) await this.store.delete(key);
+      else if (!replace) throw error;
+      return undefined;
     }
     if (entry === undefined) return undefined;
     let rec: SessionRecord;

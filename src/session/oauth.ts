@@ -1,6 +1,6 @@
 import * as oauth from 'oauth4webapi';
 import { type ErrorCode, redactedCause, TokenkeeperError } from '../errors.js';
-import { sleep } from '../store/records.js';
+import { sleep } from '../store/kit/records.js';
 import { TokenSet } from '../token/token-set.js';
 
 /** How the client authenticates at the token endpoint (RFC 6749 §2.3). */

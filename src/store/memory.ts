@@ -1,6 +1,7 @@
-import { assertValidKey, assertValidPrefix } from './keys.js';
-import { LocalLocks } from './local-locks.js';
-import { checkDeleteOptions, checkSetOptions, closedError, copyRecord, versionConflict } from './records.js';
+import { assertValidKey, assertValidPrefix } from './kit/keys.js';
+import { LocalLocks } from './kit/local-locks.js';
+import { checkDeleteOptions, checkSetOptions, closedError, copyRecord } from './kit/records.js';
+import { checkVersion, planDelete } from './kit/write.js';
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from './types.js';
 
 interface Slot {
@@ -60,10 +61,7 @@ export function memoryStore(): Store {
       const now = Date.now();
       const expiresAt = checkSetOptions(options, now);
       const copy = copyRecord(value, true);
-      if (options?.ifVersion !== undefined) {
-        const current = live(key, now)?.version ?? 0;
-        if (current !== options.ifVersion) throw versionConflict(key, options.ifVersion, current);
-      }
+      if (options?.ifVersion !== undefined) checkVersion(key, options.ifVersion, live(key, now)?.version ?? 0);
       version += 1;
       slots.set(key, { value: copy, version, expiresAt });
       if (++writes % SWEEP_EVERY === 0) sweep(now);
@@ -75,10 +73,7 @@ export function memoryStore(): Store {
       assertValidKey(key);
       checkDeleteOptions(options);
       const slot = live(key, Date.now());
-      if (options?.ifVersion !== undefined && (slot?.version ?? 0) !== options.ifVersion) {
-        throw versionConflict(key, options.ifVersion, slot?.version ?? 0);
-      }
-      return slots.delete(key) && slot !== undefined;
+      return planDelete(key, slot, options) && slots.delete(key);
     },
 
     async *keys(prefix = ''): AsyncIterable<string> {

@@ -86,8 +86,22 @@ export interface StoreCapabilities {
 
 /**
  * The contract every store keeps; `tokenkeeper/testing`'s conformance suite is its executable
- * definition. Keys are validated by every method (`TOKENKEEPER_INVALID_KEY`) and can never
- * escape the store's namespace, whatever characters they contain.
+ * definition, and `tokenkeeper/store-kit` the parts that keep it. Keys are validated by every
+ * method (`TOKENKEEPER_INVALID_KEY`) and can never escape the store's namespace, whatever
+ * characters they contain.
+ *
+ * **Versions.** Every `set` returns a positive version, higher than any the key had; `ifVersion`
+ * compares with the stored version (`0`: nothing stored, or only an expired record) and a
+ * mismatch is `TOKENKEEPER_VERSION_CONFLICT` with nothing written.
+ *
+ * **Corrupt records.** Something at a key the store cannot read as its record (truncated, edited
+ * by hand, another program's value) is never taken for absent and never written over, since it
+ * may hold the only copy of a refresh token: `get`, `set` (with or without `ifVersion`) and
+ * `delete` with `ifVersion` throw `TOKENKEEPER_CORRUPT_RECORD` naming the key; `keys()` lists it;
+ * `delete` without `ifVersion` removes it, and the key works again.
+ *
+ * **Leases.** See {@link Lease}: `extend()` without an argument renews for the length the lease
+ * was taken with, and is false after `release()` or once someone else may have held the lock.
  */
 export interface Store {
   /** A short name for messages, such as `file:/home/me/.config/tokenkeeper`. */

@@ -1,5 +1,5 @@
 import { type ErrorCode, isTokenkeeperError } from '../errors.js';
-import { MAX_KEY_LENGTH } from '../store/keys.js';
+import { MAX_KEY_LENGTH } from '../store/kit/keys.js';
 import type { Store, StoreRecord } from '../store/types.js';
 
 /** Returns a new, empty store; for a server store, one under a key prefix no other run uses. */
@@ -10,6 +10,12 @@ export interface ConformanceOptions {
   listCount?: number;
   /** Lease and TTL durations in the timing tests are multiplied by this (default 1). */
   timeScale?: number;
+  /**
+   * Plants, in `store`'s backend, something at `key` that the store cannot read as its record
+   * (truncated JSON, a row edited by hand, a value another program wrote). With it the suite
+   * checks the corrupt-record semantics of {@link Store}; without it those tests are skipped.
+   */
+  corrupt?: (store: Store, key: string) => Promise<void>;
 }
 
 /** The matchers the suite uses; vitest's and jest's `expect` have them all. */
@@ -265,6 +271,9 @@ export function defineStoreConformance(
         await expectCode(store.delete('k', { ifVersion: v1 }), 'TOKENKEEPER_VERSION_CONFLICT');
         expect((await store.get('k'))?.value).toEqual({ a: 2 });
         const current = (await store.get('k'))?.version as number;
+        // 0 means "only if there is none": over a record it is a conflict, over nothing a no-op.
+        await expectCode(store.delete('k', { ifVersion: 0 }), 'TOKENKEEPER_VERSION_CONFLICT');
+        expect(await store.delete('never-set', { ifVersion: 0 })).toBe(false);
         expect(await store.delete('k', { ifVersion: current })).toBe(true);
       });
 
@@ -409,6 +418,13 @@ export function defineStoreConformance(
         await (await store.lock('fenced', { waitMs: 0 })).release();
       });
 
+      it('extend() after release() is false and takes nothing', async () => {
+        const lease = await store.lock('released', { leaseMs: t(2_000) });
+        await lease.release();
+        expect(await lease.extend()).toBe(false);
+        await (await store.lock('released', { waitMs: 0 })).release();
+      });
+
       it('locks keys independently', async () => {
         const a = await store.lock('a');
         const b = await store.lock('b', { waitMs: 0 });
@@ -425,6 +441,41 @@ export function defineStoreConformance(
         await lease.release();
       });
     });
+
+    const corrupt = options.corrupt;
+    if (corrupt) {
+      describe('corrupt records', () => {
+        it('reads a corrupt record as TOKENKEEPER_CORRUPT_RECORD naming its key, and lists it', async () => {
+          await store.set('good', { a: 1 });
+          await corrupt(store, 'bad');
+          const error = await expectCode(store.get('bad'), 'TOKENKEEPER_CORRUPT_RECORD');
+          expect(error.key).toBe('bad');
+          expect((await collect(store.keys())).sort()).toEqual(['bad', 'good']);
+          expect((await store.get('good'))?.value).toEqual({ a: 1 }); // other keys unaffected
+        });
+
+        it('never overwrites a corrupt record: set and compare-and-set are refused', async () => {
+          await corrupt(store, 'bad');
+          for (const options of [undefined, { ifVersion: 0 }, { ifVersion: 1 }, { ttlMs: 60_000 }]) {
+            await expectCode(store.set('bad', { a: 1 }, options), 'TOKENKEEPER_CORRUPT_RECORD');
+          }
+          await expectCode(store.delete('bad', { ifVersion: 1 }), 'TOKENKEEPER_CORRUPT_RECORD');
+          await expectCode(store.delete('bad', { ifVersion: 0 }), 'TOKENKEEPER_CORRUPT_RECORD');
+          await expectCode(store.get('bad'), 'TOKENKEEPER_CORRUPT_RECORD'); // still there, untouched
+        });
+
+        it('removes a corrupt record on delete (with or without force), then the key works again', async () => {
+          await corrupt(store, 'bad');
+          expect(await store.delete('bad')).toBe(true);
+          expect(await store.get('bad')).toBeUndefined();
+          const v = await store.set('bad', { a: 1 }, { ifVersion: 0 });
+          expect((await store.get('bad'))?.version).toBe(v);
+          await corrupt(store, 'bad');
+          expect(await store.delete('bad', { force: true })).toBe(true);
+          expect(await store.get('bad')).toBeUndefined();
+        });
+      });
+    }
 
     describe('close', () => {
       it('refuses work after close', async () => {

@@ -1,5 +1,5 @@
 import { TokenkeeperError } from '../errors.js';
-import { describeType } from '../store/keys.js';
+import { describeType } from '../store/kit/keys.js';
 
 /** The fields of a token endpoint response (RFC 6749 §5.1), plus whatever else the server sends. */
 export interface TokenResponse {

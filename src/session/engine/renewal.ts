@@ -1,5 +1,5 @@
 import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
-import { randomToken, sleep } from '../../store/records.js';
+import { randomToken, sleep } from '../../store/kit/records.js';
 import type { Lease, Store, StoreEntry } from '../../store/types.js';
 import type { TokenSet } from '../../token/token-set.js';
 import type { Emitter } from '../events.js';

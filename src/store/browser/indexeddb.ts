@@ -1,17 +1,17 @@
 import { TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix } from '../keys.js';
-import { pollLock } from '../poll-lock.js';
+import { assertValidKey, assertValidPrefix } from '../kit/keys.js';
+import { createLease } from '../kit/lease.js';
+import { pollLock } from '../kit/poll-lock.js';
 import {
   checkDeleteOptions,
   checkSetOptions,
   closedError,
   copyRecord,
   corruptRecord,
-  lockOptions,
   randomToken,
   rowEntry,
-  versionConflict,
-} from '../records.js';
+} from '../kit/records.js';
+import { planDelete, planSet, readStoredSync, type Stored } from '../kit/write.js';
 import type {
   ChangeListener,
   DeleteOptions,
@@ -122,10 +122,14 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
     return rowEntry(key, where, row);
   };
 
+  const storedOf = (key: string, row: Row | undefined, now: number): Stored =>
+    readStoredSync(() => entryOf(key, row, now));
+
   const idbLock = (key: string, options?: LockOptions): Promise<Lease> => {
     assertValidKey(key);
     return pollLock(key, options, async (leaseMs) => {
       const token = randomToken();
+      const takenAt = Date.now();
       const got = await run<boolean>([LEASES], 'readwrite', (tx, finish) => {
         const leases = tx.objectStore(LEASES);
         leases.get(key).onsuccess = (e) => {
@@ -135,12 +139,11 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
           finish(true);
         };
       });
-      return got ? leaseRow(key, token, leaseMs) : undefined;
+      return got ? leaseRow(key, token, leaseMs, takenAt) : undefined;
     });
   };
 
-  const leaseRow = (key: string, token: string, leaseMs: number): Lease => {
-    let expiresAt = Date.now() + leaseMs;
+  const leaseRow = (key: string, token: string, leaseMs: number, takenAt: number): Lease => {
     const update = (next: LeaseRow | undefined) =>
       run<boolean>([LEASES], 'readwrite', (tx, finish) => {
         const leases = tx.objectStore(LEASES);
@@ -152,21 +155,12 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
           finish(true);
         };
       });
-    return {
-      key,
-      get expiresAt() {
-        return expiresAt;
-      },
-      async release() {
+    return createLease(key, leaseMs, takenAt, {
+      release: async () => {
         await update(undefined).catch(() => {});
       },
-      async extend(ms?: number) {
-        const at = Date.now() + lockOptions({ leaseMs: ms ?? leaseMs }).leaseMs;
-        const ok = await update({ token, expiresAt: at });
-        if (ok) expiresAt = at;
-        return ok;
-      },
-    };
+      renew: (ms) => update({ token, expiresAt: Date.now() + ms }),
+    });
   };
 
   return {
@@ -188,7 +182,6 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
       const now = Date.now();
       const expiresAt = checkSetOptions(options, now);
       const json = JSON.stringify(copyRecord(value));
-      const ifVersion = options?.ifVersion;
       const version = await run<number>(
         [RECORDS, META],
         'readwrite',
@@ -200,10 +193,14 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
           const read = records.get(key) as IDBRequest<Row | undefined>;
           meta.get('version').onsuccess = (m) => {
             const row = read.result;
-            const current = liveVersion(row);
-            if (ifVersion !== undefined && current !== ifVersion) return fail(versionConflict(key, ifVersion, current));
             const last = Number((m.target as IDBRequest<unknown>).result) || 0;
-            const next = Math.max(last, Number(row?.version) || 0) + 1; // never repeats, even after a delete
+            let next: number;
+            try {
+              // Never repeats, even after a delete: past the highest version this database gave out.
+              next = planSet(key, storedOf(key, row, now), options, Math.max(last, Number(row?.version) || 0));
+            } catch (error) {
+              return fail(error);
+            }
             meta.put(next, 'version');
             records.put({ k: key, value: json, version: next, expires_at: expiresAt ?? null } satisfies Row, key);
             finish(next);
@@ -219,7 +216,6 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
       if (closed) throw closedError(name);
       assertValidKey(key);
       checkDeleteOptions(options);
-      const ifVersion = options?.ifVersion;
       const removed = await run<boolean>(
         [RECORDS],
         'readwrite',
@@ -227,10 +223,14 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
           const records = tx.objectStore(RECORDS);
           records.get(key).onsuccess = (e) => {
             const row = (e.target as IDBRequest<Row | undefined>).result;
-            const current = liveVersion(row);
-            if (ifVersion !== undefined && current !== ifVersion) return fail(versionConflict(key, ifVersion, current));
+            let live: boolean;
+            try {
+              live = planDelete(key, storedOf(key, row, Date.now()), options);
+            } catch (error) {
+              return fail(error);
+            }
             if (row !== undefined) records.delete(key);
-            finish(current > 0);
+            finish(live);
           };
         },
         key,
@@ -277,12 +277,6 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
       await database.close();
     },
   };
-}
-
-/** The version of a row for a compare-and-set: 0 when there is none or it expired. */
-function liveVersion(row: Row | undefined): number {
-  if (row === undefined || (row.expires_at !== null && row.expires_at <= Date.now())) return 0;
-  return Number(row.version) || 0;
 }
 
 /** The IndexedDB factory to use, or a typed error saying why there is none. */

@@ -1,6 +1,7 @@
 import { LockTimeoutError } from '../../errors.js';
-import { assertValidKey } from '../keys.js';
-import { lockOptions } from '../records.js';
+import { assertValidKey } from '../kit/keys.js';
+import { createLease } from '../kit/lease.js';
+import { lockOptions } from '../kit/records.js';
 import type { Lease, LockOptions } from '../types.js';
 
 /** The part of the Web Locks API (`navigator.locks`) the browser stores use. */
@@ -104,7 +105,7 @@ export class WebLocks {
   }
 
   #lease(key: string, free: () => Promise<void>, leaseMs: number): Lease {
-    let expiresAt = Date.now() + leaseMs;
+    const takenAt = Date.now();
     let state: 'held' | 'expired' | 'released' = 'held';
     const fence = this.#fence;
     // Frees the Web Lock, first leaving the fence for the next holder when there is one.
@@ -118,28 +119,22 @@ export class WebLocks {
       void release();
     };
     let timer = setTimeout(expire, leaseMs);
-    return {
-      key,
-      get expiresAt() {
-        return expiresAt;
-      },
-      async release() {
+    return createLease(key, leaseMs, takenAt, {
+      release: async () => {
         clearTimeout(timer);
         const wasHeld = state === 'held';
         state = 'released';
         if (wasHeld) await release();
       },
-      async extend(ms?: number) {
-        const { leaseMs: next } = lockOptions({ leaseMs: ms ?? leaseMs });
-        // A lease that ran out freed its Web Lock: another tab may have held it since, so it is
-        // never ours again (a holder that extends to fence its next request must learn that).
+      // A lease that ran out freed its Web Lock: another tab may have held it since, so it is
+      // never ours again (a holder that extends to fence its next request must learn that).
+      renew: async (next) => {
         if (state !== 'held') return false;
         clearTimeout(timer);
-        expiresAt = Date.now() + next;
         timer = setTimeout(expire, next);
         return true;
       },
-    };
+    });
   }
 }
 

@@ -1,6 +1,6 @@
 import { TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix, checkNamespace } from '../keys.js';
-import { LocalLocks } from '../local-locks.js';
+import { assertValidKey, assertValidPrefix, checkNamespace } from '../kit/keys.js';
+import { LocalLocks } from '../kit/local-locks.js';
 import {
   checkDeleteOptions,
   checkSetOptions,
@@ -10,8 +10,8 @@ import {
   isPlainObject,
   parseJson,
   sleep,
-  versionConflict,
-} from '../records.js';
+} from '../kit/records.js';
+import { planDelete, planSet, readStoredSync, type Stored } from '../kit/write.js';
 import type {
   ChangeListener,
   DeleteOptions,
@@ -134,6 +134,7 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
     if (
       !isPlainObject(entry) ||
       !Number.isSafeInteger(entry.v) ||
+      entry.v < 1 ||
       !isPlainObject(entry.r) ||
       (entry.e !== null && typeof entry.e !== 'number')
     ) {
@@ -146,19 +147,15 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
     return entry;
   };
   const textOf = (key: string): string | null => io(() => area.getItem(recordPrefix + key));
-  /**
-   * What is stored under `key`, read once: its text, and its version for a compare-and-set (0
-   * when absent or expired, -1 when corrupt: a corrupt entry counts as present).
-   */
-  const probe = (key: string, now: number): { text: string | null; version: number } => {
+  /** What is stored under `key`, read once: its text, and what a write finds there. */
+  const probe = (key: string, now: number): { text: string | null; stored: Stored } => {
     const text = textOf(key);
-    if (text === null) return { text, version: 0 };
-    try {
-      return { text, version: parse(key, text, now)?.v ?? 0 };
-    } catch (error) {
-      if ((error as TokenkeeperError).code === 'TOKENKEEPER_CORRUPT_RECORD') return { text, version: -1 };
-      throw error;
-    }
+    if (text === null) return { text, stored: undefined };
+    const stored = readStoredSync(() => {
+      const entry = parse(key, text, now);
+      return entry && { version: entry.v };
+    });
+    return { text, stored };
   };
 
   const onStorage = (event: StorageEvent) => {
@@ -196,11 +193,8 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
       const now = Date.now();
       const expiresAt = checkSetOptions(options, now);
       const record = copyRecord(value);
-      const { text: previous, version: current } = probe(key, now);
-      if (options?.ifVersion !== undefined && current !== options.ifVersion) {
-        throw versionConflict(key, options.ifVersion, Math.max(current, 0));
-      }
-      const version = Math.max(io(counter), current) + 1; // never repeats for a key, even after a delete
+      const { text: previous, stored } = probe(key, now);
+      const version = planSet(key, stored, options, io(counter)); // never repeats for a key, even after a delete
       const text = JSON.stringify({ v: version, e: expiresAt ?? null, r: record } satisfies Entry);
       io(() => area.setItem(recordPrefix + key, text), key);
       // The counter after the record: a tab that sees the counter has seen the record (the lock
@@ -221,15 +215,12 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
       open();
       assertValidKey(key);
       checkDeleteOptions(options);
-      const { version: current } = probe(key, Date.now());
-      if (options?.ifVersion !== undefined && current !== options.ifVersion) {
-        throw versionConflict(key, options.ifVersion, Math.max(current, 0));
-      }
+      const live = planDelete(key, probe(key, Date.now()).stored, options); // a corrupt entry goes too
       io(() => area.removeItem(recordPrefix + key));
       try {
         area.setItem(counterKey, String(counter() + 1)); // deletes count too, for the lock fence
       } catch {}
-      return current !== 0; // a corrupt entry is removed like any other
+      return live;
     },
 
     async *keys(prefix = ''): AsyncIterable<string> {
@@ -247,7 +238,7 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
       });
       for (const key of names) {
         // A corrupt entry is listed, so it can be found and deleted.
-        if (probe(key, Date.now()).version !== 0) yield key;
+        if (probe(key, Date.now()).stored !== undefined) yield key;
       }
     },
 

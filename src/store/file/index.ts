@@ -3,17 +3,18 @@ import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix } from '../keys.js';
+import { assertValidKey, assertValidPrefix } from '../kit/keys.js';
 import {
   checkDeleteOptions,
   checkSetOptions,
   closedError,
   copyRecord,
+  corruptRecord,
   isPlainObject,
   lockOptions,
   parseJson,
-  versionConflict,
-} from '../records.js';
+} from '../kit/records.js';
+import { planDelete, planSet, readStored, type Stored } from '../kit/write.js';
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
 import { acquireFileLock, NotRegular, readRegularFile } from './lockfile.js';
 import { decodeStem, encodeKey, escapeKey } from './names.js';
@@ -112,13 +113,14 @@ export function fileStore(options: FileStoreOptions = {}): Store {
 
   const read = async (key: string, file: string): Promise<RecordFile | undefined> => {
     const text = await readRegularFile(file).catch((error) => {
-      if (error instanceof NotRegular) throw notARecord(file, key, error.what);
+      if (error instanceof NotRegular) throw notARecord(file, key, `not ${error.what}`);
       throw ioError(error, file, key);
     });
     return text === undefined ? undefined : parseRecordFile(text, key, file);
   };
 
-  const writeGuarded = async <T>(key: string, fn: (current: RecordFile | undefined, file: string) => Promise<T>) => {
+  /** Runs `fn` on what is stored at `key`, under the key's write guard (other processes wait). */
+  const writeGuarded = async <T>(key: string, fn: (stored: Stored, file: string) => Promise<T>) => {
     await open();
     const file = recordPath(key);
     const guard = await acquireFileLock(`${file.slice(0, -'.json'.length)}.wlock`, key, {
@@ -128,15 +130,11 @@ export function fileStore(options: FileStoreOptions = {}): Store {
       throw ioError(error, dir, key);
     });
     try {
-      let current: RecordFile | undefined;
-      try {
-        current = await read(key, file);
-      } catch (error) {
-        // A corrupt record may be overwritten or deleted: that is how a user recovers from it.
-        if (!(error instanceof TokenkeeperError && error.code === 'TOKENKEEPER_CORRUPT_RECORD')) throw error;
-      }
-      if (current?.expiresAt !== undefined && current.expiresAt <= Date.now()) current = undefined;
-      return await fn(current, file);
+      const stored = await readStored(async () => {
+        const rec = await read(key, file);
+        return rec?.expiresAt !== undefined && rec.expiresAt <= Date.now() ? undefined : rec;
+      });
+      return await fn(stored, file);
     } finally {
       await guard.release();
     }
@@ -160,14 +158,11 @@ export function fileStore(options: FileStoreOptions = {}): Store {
       assertValidKey(key);
       checkSetOptions(setOptions, Date.now());
       const copy = copyRecord(value);
-      return writeGuarded(key, async (current, file) => {
-        const version = current?.version ?? 0;
-        if (setOptions?.ifVersion !== undefined && setOptions.ifVersion !== version) {
-          throw versionConflict(key, setOptions.ifVersion, version);
-        }
+      return writeGuarded(key, async (stored, file) => {
+        const version = planSet(key, stored, setOptions);
         // TTL counts from the write, not from when the guard was requested.
         const expiresAt = checkSetOptions(setOptions, Date.now());
-        const rec: RecordFile = { tokenkeeper: 1, key, version: version + 1, value: copy };
+        const rec: RecordFile = { tokenkeeper: 1, key, version, value: copy };
         if (expiresAt !== undefined) rec.expiresAt = expiresAt;
         await writeAtomically(dir, file, JSON.stringify(rec), durable).catch((error) => {
           throw ioError(error, file, key);
@@ -179,11 +174,8 @@ export function fileStore(options: FileStoreOptions = {}): Store {
     async delete(key: string, deleteOptions?: DeleteOptions): Promise<boolean> {
       assertValidKey(key);
       checkDeleteOptions(deleteOptions);
-      return writeGuarded(key, async (current, file) => {
-        const version = current?.version ?? 0;
-        if (deleteOptions?.ifVersion !== undefined && deleteOptions.ifVersion !== version) {
-          throw versionConflict(key, deleteOptions.ifVersion, version);
-        }
+      return writeGuarded(key, async (stored, file) => {
+        const live = planDelete(key, stored, deleteOptions);
         try {
           await fs.unlink(file);
         } catch (error) {
@@ -191,7 +183,7 @@ export function fileStore(options: FileStoreOptions = {}): Store {
           throw ioError(error, file, key);
         }
         if (durable) await fsyncDirectory(dir);
-        return current !== undefined || deleteOptions?.force === true;
+        return live || deleteOptions?.force === true;
       });
     },
 
@@ -243,13 +235,8 @@ export function fileStore(options: FileStoreOptions = {}): Store {
   };
 }
 
-function notARecord(file: string, key: string, what = 'a tokenkeeper record (truncated, or edited by hand)') {
-  return new TokenkeeperError(
-    'TOKENKEEPER_CORRUPT_RECORD',
-    `The file ${file} is not ${what}. Other keys are unaffected. ` +
-      'To recover, restore the file from a backup, or delete it (or set the key again) and log in again.',
-    { key },
-  );
+function notARecord(file: string, key: string, what = 'truncated, or edited by hand'): TokenkeeperError {
+  return corruptRecord(key, file, 'file', what);
 }
 
 function parseRecordFile(text: string, key: string, file: string): RecordFile {
@@ -267,11 +254,7 @@ function parseRecordFile(text: string, key: string, file: string): RecordFile {
     throw notARecord(file, key);
   }
   if (key !== '' && rec.key !== key) {
-    throw new TokenkeeperError(
-      'TOKENKEEPER_CORRUPT_RECORD',
-      `The file ${file} holds a record for another key (was it copied or renamed by hand?). Delete it to recover.`,
-      { key },
-    );
+    throw notARecord(file, key, 'it holds the record of another key: copied or renamed by hand?');
   }
   return rec as RecordFile;
 }

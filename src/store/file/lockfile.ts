@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { type LockHolder, LockTimeoutError } from '../../errors.js';
-import { lockOptions, randomToken, sleep } from '../records.js';
+import { createLease } from '../kit/lease.js';
+import { randomToken, sleep } from '../kit/records.js';
 import type { Lease } from '../types.js';
 
 interface Owner {
@@ -60,11 +61,7 @@ export async function acquireFileLock(
 }
 
 function fileLease(path: string, key: string, owner: Owner, length: number): Lease {
-  return {
-    key,
-    get expiresAt() {
-      return owner.expiresAt;
-    },
+  return createLease(key, length, owner.expiresAt - length, {
     async release() {
       // Retry for a while if a breaker is busy; if it never frees, leave the lock to expire
       // rather than remove a lock that may no longer be ours.
@@ -76,8 +73,7 @@ function fileLease(path: string, key: string, owner: Owner, length: number): Lea
         await sleep(5);
       }
     },
-    async extend(ms?: number) {
-      const leaseMs = lockOptions({ leaseMs: ms ?? length }).leaseMs;
+    async renew(leaseMs) {
       for (let i = 0; i < 200; i++) {
         let extended = false;
         const done = await withBreaker(path, async () => {
@@ -92,7 +88,7 @@ function fileLease(path: string, key: string, owner: Owner, length: number): Lea
       }
       return false;
     },
-  };
+  });
 }
 
 /** Runs `fn` under the breaker guard of `path`; false (without running it) if the guard is busy. */

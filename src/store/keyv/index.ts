@@ -1,15 +1,16 @@
 import type Keyv from 'keyv';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix } from '../keys.js';
-import { LocalLocks } from '../local-locks.js';
+import { assertValidKey, assertValidPrefix } from '../kit/keys.js';
+import { LocalLocks } from '../kit/local-locks.js';
 import {
   checkDeleteOptions,
   checkSetOptions,
   closedError,
   copyRecord,
+  corruptRecord,
   isPlainObject,
-  versionConflict,
-} from '../records.js';
+} from '../kit/records.js';
+import { planDelete, planSet, readStored, type Stored } from '../kit/write.js';
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
 
 /** What a record is stored as in keyv. */
@@ -66,26 +67,20 @@ export function keyvStore(keyv: Keyv): Store {
     const raw = await call(key, () => keyv.get(key));
     if (raw === undefined || raw === null) return undefined;
     const env = raw as Envelope;
-    if (env.tk !== 1 || !Number.isSafeInteger(env.v) || !isPlainObject(env.d)) {
-      throw new TokenkeeperError(
-        'TOKENKEEPER_CORRUPT_RECORD',
-        `The keyv value for key ${JSON.stringify(key.slice(0, 80))} is not a tokenkeeper record. Delete it to recover.`,
-        { key },
-      );
+    if (env?.tk !== 1 || !Number.isSafeInteger(env.v) || env.v < 1 || !isPlainObject(env.d)) {
+      throw corruptRecord(key, name, 'value', 'written by another program through the same Keyv?');
     }
     if (env.e !== null && env.e <= Date.now()) return undefined; // a backend without TTL support
     return env;
   };
-  const guarded = async <T>(key: string, fn: (current: Envelope | undefined) => Promise<T>): Promise<T> => {
+  const guarded = async <T>(key: string, fn: (stored: Stored) => Promise<T>): Promise<T> => {
     const lease = await writes.acquire(key, { leaseMs: 30_000, waitMs: 30_000 });
     try {
-      let current: Envelope | undefined;
-      try {
-        current = await read(key);
-      } catch (error) {
-        if (!(error instanceof TokenkeeperError && error.code === 'TOKENKEEPER_CORRUPT_RECORD')) throw error;
-      }
-      return await fn(current);
+      const stored = await readStored(async () => {
+        const env = await read(key);
+        return env && { version: env.v };
+      });
+      return await fn(stored);
     } finally {
       await lease.release();
     }
@@ -108,12 +103,13 @@ export function keyvStore(keyv: Keyv): Store {
       assertValidKey(key);
       checkSetOptions(setOptions, Date.now());
       const d = copyRecord(value);
-      return guarded(key, async (current) => {
-        const version = current?.v ?? 0;
-        if (setOptions?.ifVersion !== undefined && setOptions.ifVersion !== version) {
-          throw versionConflict(key, setOptions.ifVersion, version);
-        }
-        const env: Envelope = { tk: 1, v: version + 1, e: checkSetOptions(setOptions, Date.now()) ?? null, d };
+      return guarded(key, async (stored) => {
+        const env: Envelope = {
+          tk: 1,
+          v: planSet(key, stored, setOptions),
+          e: checkSetOptions(setOptions, Date.now()) ?? null,
+          d,
+        };
         const ttl = setOptions?.ttlMs === undefined ? undefined : Math.ceil(setOptions.ttlMs);
         await call(key, () => keyv.set(key, env, ttl));
         return env.v;
@@ -124,13 +120,10 @@ export function keyvStore(keyv: Keyv): Store {
       open();
       assertValidKey(key);
       checkDeleteOptions(deleteOptions);
-      return guarded(key, async (current) => {
-        const version = current?.v ?? 0;
-        if (deleteOptions?.ifVersion !== undefined && deleteOptions.ifVersion !== version) {
-          throw versionConflict(key, deleteOptions.ifVersion, version);
-        }
+      return guarded(key, async (stored) => {
+        const live = planDelete(key, stored, deleteOptions);
         const existed = await call(key, () => keyv.delete(key));
-        return existed && current !== undefined;
+        return existed && live;
       });
     },
 

@@ -1,18 +1,21 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix } from '../keys.js';
-import { pollLock } from '../poll-lock.js';
+import { assertValidKey, assertValidPrefix } from '../kit/keys.js';
+import { createLease } from '../kit/lease.js';
+import { pollLock } from '../kit/poll-lock.js';
 import {
   checkDeleteOptions,
   checkSetOptions,
   closedError,
   copyRecord,
+  corruptRecord,
   lockOptions,
   randomToken,
   rowEntry,
   versionConflict,
-} from '../records.js';
+} from '../kit/records.js';
+import { planDelete, readStored } from '../kit/write.js';
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
 
 export type PostgresConnection =
@@ -149,13 +152,20 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     }
   };
 
-  const currentVersion = async (key: string): Promise<number> => {
+  const readRow = async (key: string, read = false): Promise<StoreEntry | undefined> => {
     const r = await query(
       key,
-      `SELECT version FROM ${table} WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)`,
+      `SELECT value, version, expires_at FROM ${table} WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)`,
       [key, Date.now()],
+      read,
     );
-    return r.rows.length ? Number(r.rows[0].version) : 0;
+    return r.rows.length ? rowEntry(key, table, r.rows[0]) : undefined;
+  };
+  /** After a conditional write changed nothing: the conflict, or the corrupt row that stopped it. */
+  const refused = async (key: string, ifVersion: number | undefined): Promise<TokenkeeperError> => {
+    const stored = await readStored(() => readRow(key));
+    if (stored !== undefined && 'corrupt' in stored) return stored.corrupt;
+    return versionConflict(key, ifVersion as number, stored?.version ?? 0);
   };
 
   return {
@@ -164,13 +174,7 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
 
     async get(key: string): Promise<StoreEntry | undefined> {
       assertValidKey(key);
-      const r = await query(
-        key,
-        `SELECT value, version, expires_at FROM ${table} WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)`,
-        [key, Date.now()],
-        true,
-      );
-      return r.rows.length ? rowEntry(key, table, r.rows[0]) : undefined;
+      return readRow(key, true);
     },
 
     async set(key: string, value: StoreRecord, setOptions?: SetOptions): Promise<number> {
@@ -185,6 +189,7 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
           key,
           `INSERT INTO ${table} AS t (key, value, version, expires_at) VALUES ($1, $2, 1, $3)
            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1, expires_at = EXCLUDED.expires_at
+           WHERE ${RECORD_ROW}
            RETURNING version`,
           [key, json, expiresAt],
         );
@@ -201,13 +206,13 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
       } else {
         r = await query(
           key,
-          `UPDATE ${table} SET value = $2, version = version + 1, expires_at = $3
-           WHERE key = $1 AND version = $4 AND (expires_at IS NULL OR expires_at > $5)
+          `UPDATE ${table} AS t SET value = $2, version = version + 1, expires_at = $3
+           WHERE key = $1 AND version = $4 AND (expires_at IS NULL OR expires_at > $5) AND ${RECORD_ROW}
            RETURNING version`,
           [key, json, expiresAt, ifVersion, now],
         );
       }
-      if (r.rows.length === 0) throw versionConflict(key, ifVersion as number, await currentVersion(key));
+      if (r.rows.length === 0) throw await refused(key, ifVersion);
       return Number(r.rows[0].version);
     },
 
@@ -221,13 +226,15 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
           ? await query(key, `DELETE FROM ${table} WHERE key = $1 RETURNING expires_at`, [key])
           : await query(
               key,
-              `DELETE FROM ${table} WHERE key = $1 AND version = $2 AND (expires_at IS NULL OR expires_at > $3) RETURNING expires_at`,
+              `DELETE FROM ${table} AS t WHERE key = $1 AND version = $2 AND (expires_at IS NULL OR expires_at > $3) AND ${RECORD_ROW}
+               RETURNING expires_at`,
               [key, ifVersion, now],
             );
       if (r.rows.length === 0) {
-        if (ifVersion !== undefined && ifVersion !== 0)
-          throw versionConflict(key, ifVersion, await currentVersion(key));
-        return false;
+        if (ifVersion === undefined) return false;
+        const stored = await readStored(() => readRow(key));
+        if (stored !== undefined && 'corrupt' in stored) throw stored.corrupt;
+        return planDelete(key, stored, deleteOptions); // 0 over nothing: false; else the conflict
       }
       const expired = r.rows[0].expires_at !== null && Number(r.rows[0].expires_at) <= now;
       return !expired;
@@ -266,18 +273,14 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
       const host = hostname();
       // The lease is counted from before the query was sent, so the end we believe in is never
       // later than the end PostgreSQL enforces (its own clock, measured when the row was written).
-      let expiresAt = 0;
-      let length = 0;
-      await pollLock(
+      let takenAt = 0;
+      const length = await pollLock(
         key,
         lockOpts,
         async (leaseMs) => {
-          const sentAt = Date.now();
+          takenAt = Date.now();
           const r = await query(key, locks.takeLock, [key, token, leaseMs, process.pid, host], true);
-          if (r.rows.length === 0) return undefined;
-          expiresAt = sentAt + leaseMs;
-          length = leaseMs;
-          return true;
+          return r.rows.length === 0 ? undefined : leaseMs;
         },
         async () => {
           const r = await query(key, locks.lockHolder, [key], true);
@@ -286,25 +289,13 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
           return { pid: h.pid ?? undefined, host: h.host ?? undefined, expiresAt: Date.now() + Number(h.remaining) };
         },
       );
-      return {
-        key,
-        get expiresAt() {
-          return expiresAt;
+      return createLease(key, length, takenAt, {
+        release: async () => {
+          if (!closed) await query(key, locks.releaseLock, [key, token], true); // else the lease ends by itself
         },
-        async release() {
-          if (closed) return; // the lease ends by itself
-          await query(key, locks.releaseLock, [key, token], true);
-        },
-        async extend(ms?: number) {
-          const { leaseMs } = lockOptions({ leaseMs: ms ?? length });
-          const sentAt = Date.now();
-          // Only while the row still carries our token: if it does, nobody else held the lock since.
-          const r = await query(key, locks.extendLock, [key, token, leaseMs], true);
-          if (r.rows.length === 0) return false;
-          expiresAt = sentAt + leaseMs;
-          return true;
-        },
-      };
+        // Only while the row still carries our token: if it does, nobody else held the lock since.
+        renew: async (leaseMs) => (await query(key, locks.extendLock, [key, token, leaseMs], true)).rows.length > 0,
+      });
     },
 
     async purgeExpired(): Promise<number> {
@@ -397,9 +388,17 @@ function isConnectionError(error: unknown): boolean {
   );
 }
 
+/**
+ * A row a write may replace: one the store wrote (a positive version, a JSON object). Casting a
+ * value that is not JSON fails the statement with 22P02, which {@link pgError} reports as a
+ * corrupt record; either way nothing is written over it.
+ */
+const RECORD_ROW = "t.version >= 1 AND jsonb_typeof(t.value::jsonb) = 'object'";
+
 function pgError(error: unknown, name: string, key?: string): unknown {
   if (error instanceof TokenkeeperError) return error;
   const e = error as { code?: string; message?: string };
+  if (e?.code === '22P02' && key !== undefined) return corruptRecord(key, name, 'row', 'its value is not JSON');
   return new TokenkeeperError(
     'TOKENKEEPER_STORE_UNAVAILABLE',
     `PostgreSQL (${name}) failed: ${e?.code ? `${e.code} ` : ''}${String(e?.message ?? error).slice(0, 200)}. ` +

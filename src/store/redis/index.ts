@@ -2,18 +2,20 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix } from '../keys.js';
-import { pollLock } from '../poll-lock.js';
+import { assertValidKey, assertValidPrefix } from '../kit/keys.js';
+import { createLease } from '../kit/lease.js';
+import { pollLock } from '../kit/poll-lock.js';
 import {
   checkDeleteOptions,
   checkSetOptions,
   closedError,
   copyRecord,
+  corruptRecord,
   isPlainObject,
   lockOptions,
   randomToken,
   versionConflict,
-} from '../records.js';
+} from '../kit/records.js';
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
 
 /** The ioredis client or cluster a store uses: anything with these commands. */
@@ -47,15 +49,22 @@ export type RedisStoreOptions = (
   onWarning?: (warning: { code: 'TOKENKEEPER_REDIS_NOT_PERSISTENT'; message: string }) => void;
 };
 
-// SET the record, bumping its version; refuses when `ifVersion` is given and differs. A value
-// that is not ours (or of another Redis type: GET fails) is reported, never overwritten.
-const SET_SCRIPT = script(`
+// The version of the tokenkeeper record in `cur`, or nil when it is not one (another program's
+// value, a hand edit): such a value is never overwritten, and deleted only unconditionally.
+const READ_VERSION = `
+local function version_of(cur)
+  local ok, rec = pcall(cjson.decode, cur)
+  if ok and type(rec) == 'table' and type(rec.v) == 'number' and rec.v >= 1 and type(rec.d) == 'table' then return rec.v end
+  return nil
+end`;
+
+// SET the record, bumping its version; refuses when `ifVersion` is given and differs.
+const SET_SCRIPT = script(`${READ_VERSION}
 local cur = redis.call('GET', KEYS[1])
 local ver = 0
 if cur then
-  local v = string.match(cur, '^{"v":(%d+),')
-  if not v then return {-2, 0} end
-  ver = tonumber(v)
+  ver = version_of(cur)
+  if not ver then return {-2, 0} end
 end
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= ver then return {-1, ver} end
 local nv = ver + 1
@@ -63,17 +72,19 @@ local payload = '{"v":' .. nv .. ',' .. ARGV[2]
 if ARGV[3] ~= '' then redis.call('SET', KEYS[1], payload, 'PX', ARGV[3]) else redis.call('SET', KEYS[1], payload) end
 return {nv, 0}`);
 
-const DELETE_SCRIPT = script(`
+const DELETE_SCRIPT = script(`${READ_VERSION}
 local cur = redis.call('GET', KEYS[1])
 if not cur then
   if ARGV[1] ~= '' and ARGV[1] ~= '0' then return {-1, 0} end
   return {0, 0}
 end
-local v = string.match(cur, '^{"v":(%d+),')
-local ver = tonumber(v or '0')
-if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= ver then return {-1, ver} end
+local ver = version_of(cur)
+if ARGV[1] ~= '' then
+  if not ver then return {-2, 0} end
+  if tonumber(ARGV[1]) ~= ver then return {-1, ver} end
+end
 redis.call('DEL', KEYS[1])
-return {1, ver}`);
+return {1, ver or 0}`);
 
 const RELEASE_SCRIPT = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -229,7 +240,7 @@ export function redisStore(options: RedisStoreOptions): Store {
           : { value: parsed.d as StoreRecord, version: parsed.v, expiresAt: parsed.e };
       }
     } catch {}
-    throw corrupt(key, where, 'is not a tokenkeeper record (written by another program, or edited by hand)');
+    throw corrupt(key, where, 'written by another program, or edited by hand');
   };
 
   return {
@@ -250,7 +261,7 @@ export function redisStore(options: RedisStoreOptions): Store {
       const [version, current] = (await run(key, () =>
         SET_SCRIPT(client, [recordKey(key)], [setOptions?.ifVersion ?? '', body, ttl]),
       )) as [number, number];
-      if (version === -2) throw corrupt(key, where, 'holds a value tokenkeeper did not write; delete it first');
+      if (version === -2) throw corrupt(key, where, 'a value tokenkeeper did not write');
       if (version === -1) throw versionConflict(key, setOptions?.ifVersion as number, current);
       return version;
     },
@@ -258,10 +269,13 @@ export function redisStore(options: RedisStoreOptions): Store {
     async delete(key: string, deleteOptions?: DeleteOptions): Promise<boolean> {
       assertValidKey(key);
       checkDeleteOptions(deleteOptions);
-      if (deleteOptions?.force) return (await run(key, () => client.del(recordKey(key)))) > 0;
+      // Without a version to check, whatever is at the key goes, a corrupt value or one of
+      // another Redis type too (Redis expires records itself: nothing expired is left to count).
+      if (deleteOptions?.ifVersion === undefined) return (await run(key, () => client.del(recordKey(key)))) > 0;
       const [result, current] = (await run(key, () =>
         DELETE_SCRIPT(client, [recordKey(key)], [deleteOptions?.ifVersion ?? '']),
       )) as [number, number];
+      if (result === -2) throw corrupt(key, where, 'a value tokenkeeper did not write');
       if (result === -1) throw versionConflict(key, deleteOptions?.ifVersion as number, current);
       return result === 1;
     },
@@ -287,18 +301,14 @@ export function redisStore(options: RedisStoreOptions): Store {
       lockOptions(lockOpts);
       const rk = lockKey(key);
       const value = JSON.stringify({ t: randomToken(), pid: process.pid, host: hostname() });
-      let expiresAt = 0;
-      let length = 0;
-      await pollLock(
+      let takenAt = 0;
+      const length = await pollLock(
         key,
         lockOpts,
         async (leaseMs) => {
-          const sentAt = Date.now();
+          takenAt = Date.now(); // Redis times the lease (PX); ours never ends later than its
           const ok = await run(key, () => client.set(rk, value, 'PX', leaseMs, 'NX'));
-          if (ok !== 'OK') return undefined;
-          expiresAt = sentAt + leaseMs; // Redis times the lease (PX); ours never ends later than its
-          length = leaseMs;
-          return true;
+          return ok === 'OK' ? leaseMs : undefined;
         },
         async () => {
           const held = await client.get(rk);
@@ -307,22 +317,12 @@ export function redisStore(options: RedisStoreOptions): Store {
           return { pid: h.pid, host: h.host };
         },
       );
-      return {
-        key,
-        get expiresAt() {
-          return expiresAt;
-        },
-        async release() {
+      return createLease(key, length, takenAt, {
+        release: async () => {
           await run(key, () => RELEASE_SCRIPT(client, [rk], [value]));
         },
-        async extend(ms?: number) {
-          const { leaseMs } = lockOptions({ leaseMs: ms ?? length });
-          const sentAt = Date.now();
-          const ok = (await run(key, () => EXTEND_SCRIPT(client, [rk], [value, leaseMs]))) === 1;
-          if (ok) expiresAt = sentAt + leaseMs;
-          return ok;
-        },
-      };
+        renew: async (leaseMs) => (await run(key, () => EXTEND_SCRIPT(client, [rk], [value, leaseMs]))) === 1,
+      });
     },
 
     async close(): Promise<void> {
@@ -334,18 +334,14 @@ export function redisStore(options: RedisStoreOptions): Store {
 }
 
 function corrupt(key: string, where: string, what: string): TokenkeeperError {
-  return new TokenkeeperError(
-    'TOKENKEEPER_CORRUPT_RECORD',
-    `The Redis value for key ${JSON.stringify(key.slice(0, 80))} at ${where} ${what}. Other keys are unaffected; delete this one (or set it again) to recover.`,
-    { key },
-  );
+  return corruptRecord(key, where, 'Redis value', what);
 }
 
 function redisError(error: unknown, where: string, key: string | undefined): unknown {
   if (error instanceof TokenkeeperError) return error;
   const e = error as { name?: string; message?: string; code?: string };
   if (e?.name === 'ReplyError' && /WRONGTYPE/.test(e.message ?? '')) {
-    return corrupt(key ?? '', where, 'is a Redis value of another type, not a tokenkeeper record');
+    return corrupt(key ?? '', where, 'a Redis value of another type');
   }
   return new TokenkeeperError(
     'TOKENKEEPER_STORE_UNAVAILABLE',

@@ -3,8 +3,9 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix } from '../keys.js';
-import { pollLock } from '../poll-lock.js';
+import { assertValidKey, assertValidPrefix } from '../kit/keys.js';
+import { createLease } from '../kit/lease.js';
+import { pollLock } from '../kit/poll-lock.js';
 import {
   checkDeleteOptions,
   checkSetOptions,
@@ -13,8 +14,8 @@ import {
   lockOptions,
   randomToken,
   rowEntry,
-  versionConflict,
-} from '../records.js';
+} from '../kit/records.js';
+import { planDelete, planSet, readStoredSync, type Stored } from '../kit/write.js';
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
 
 export interface SqliteStoreOptions {
@@ -87,18 +88,14 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       const expiresAt = checkSetOptions(setOptions, Date.now()) ?? null;
       const json = JSON.stringify(copyRecord(value));
       const s = db();
-      const result = wrap(key, () => s.setTx.immediate(key, json, expiresAt, setOptions?.ifVersion, Date.now()));
-      if (result.conflict) throw versionConflict(key, setOptions?.ifVersion as number, result.version);
-      return result.version;
+      return wrap(key, () => s.setTx.immediate(key, json, expiresAt, setOptions ?? {}, Date.now()));
     },
 
     async delete(key: string, deleteOptions?: DeleteOptions): Promise<boolean> {
       assertValidKey(key);
       checkDeleteOptions(deleteOptions);
       const s = db();
-      const result = wrap(key, () => s.deleteTx.immediate(key, deleteOptions?.ifVersion, Date.now()));
-      if (result.conflict) throw versionConflict(key, deleteOptions?.ifVersion as number, result.version);
-      return result.deleted;
+      return wrap(key, () => s.deleteTx.immediate(key, deleteOptions, Date.now()));
     },
 
     async *keys(prefix = ''): AsyncIterable<string> {
@@ -123,46 +120,29 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       lockOptions(lockOpts);
       const s = db();
       const token = randomToken();
-      let expiresAt = 0;
-      let length = 0;
+      let takenAt = 0;
       const take = (leaseMs: number): boolean => {
-        const now = Date.now();
-        const changes = wrap(
-          key,
-          () => s.takeLock.run(key, token, now + leaseMs, process.pid, hostname(), now).changes,
+        takenAt = Date.now();
+        return (
+          wrap(key, () => s.takeLock.run(key, token, takenAt + leaseMs, process.pid, hostname(), takenAt).changes) === 1
         );
-        if (changes === 1) {
-          expiresAt = now + leaseMs;
-          length = leaseMs;
-        }
-        return changes === 1;
       };
-      await pollLock(
+      const length = await pollLock(
         key,
         lockOpts,
-        async (leaseMs) => (take(leaseMs) ? true : undefined),
+        async (leaseMs) => (take(leaseMs) ? leaseMs : undefined),
         async () => {
           const h = s.lockHolder.get(key) as { pid: number; host: string; expires_at: number } | undefined;
           return h && { pid: h.pid, host: h.host, expiresAt: h.expires_at };
         },
       );
-      return {
-        key,
-        get expiresAt() {
-          return expiresAt;
-        },
-        async release() {
+      return createLease(key, length, takenAt, {
+        release: async () => {
           if (!closed) wrap(key, () => s.releaseLock.run(key, token));
         },
-        async extend(ms?: number) {
-          const { leaseMs } = lockOptions({ leaseMs: ms ?? length });
-          const next = Date.now() + leaseMs;
-          // Only while the row still carries our token: then nobody else held the lock since.
-          if (wrap(key, () => s.extendLock.run(next, key, token).changes) !== 1) return false;
-          expiresAt = next;
-          return true;
-        },
-      };
+        // Only while the row still carries our token: then nobody else held the lock since.
+        renew: async (leaseMs) => wrap(key, () => s.extendLock.run(Date.now() + leaseMs, key, token).changes) === 1,
+      });
     },
 
     async close(): Promise<void> {
@@ -193,35 +173,37 @@ function openDatabase(path: string, busyTimeoutMs: number, name: string) {
     throw sqliteError(error, name);
   }
   const live = '(expires_at IS NULL OR expires_at > ?)';
-  const current = database.prepare<[string], { version: number; expires_at: number | null }>(
-    'SELECT version, expires_at FROM tokenkeeper_records WHERE key = ?',
+  const current = database.prepare<[string], Row>(
+    'SELECT value, version, expires_at FROM tokenkeeper_records WHERE key = ?',
   );
   const upsert = database.prepare(
     `INSERT INTO tokenkeeper_records (key, value, version, expires_at) VALUES (?, ?, ?, ?)
      ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version, expires_at = excluded.expires_at`,
   );
   const remove = database.prepare('DELETE FROM tokenkeeper_records WHERE key = ?');
-  const liveVersion = (row: { version: number; expires_at: number | null } | undefined, now: number) =>
-    row === undefined || (row.expires_at !== null && row.expires_at <= now) ? 0 : row.version;
+  /** What a write finds at `key`: an expired row counts as absent, one we cannot read as corrupt. */
+  const stored = (key: string, row: Row | undefined, now: number): Stored =>
+    readStoredSync(() =>
+      row === undefined || (row.expires_at !== null && row.expires_at <= now) ? undefined : rowEntry(key, name, row),
+    );
 
   return {
     database,
     get: database.prepare(`SELECT value, version, expires_at FROM tokenkeeper_records WHERE key = ? AND ${live}`),
+    // Versions keep counting over an expired row, so they never repeat.
     setTx: database.transaction(
-      (key: string, json: string, expiresAt: number | null, ifVersion: number | undefined, now: number) => {
+      (key: string, json: string, expiresAt: number | null, options: SetOptions, now: number) => {
         const row = current.get(key);
-        const version = liveVersion(row, now);
-        if (ifVersion !== undefined && ifVersion !== version) return { conflict: true, version };
-        const next = (row?.version ?? 0) + 1; // keeps counting over an expired row: versions never repeat
+        const next = planSet(key, stored(key, row, now), options, Number(row?.version) || 0);
         upsert.run(key, json, next, expiresAt);
-        return { conflict: false, version: next };
+        return next;
       },
     ),
-    deleteTx: database.transaction((key: string, ifVersion: number | undefined, now: number) => {
-      const version = liveVersion(current.get(key), now);
-      if (ifVersion !== undefined && ifVersion !== version) return { conflict: true, version, deleted: false };
-      const changes = remove.run(key).changes;
-      return { conflict: false, version, deleted: changes > 0 && version > 0 };
+    deleteTx: database.transaction((key: string, options: DeleteOptions | undefined, now: number) => {
+      const row = current.get(key);
+      const live = planDelete(key, stored(key, row, now), options);
+      remove.run(key);
+      return live;
     }),
     firstPage: database.prepare(
       `SELECT key FROM tokenkeeper_records WHERE key >= ? AND instr(key, ?) = 1 AND ${live} ORDER BY key LIMIT ${PAGE}`,

@@ -16,20 +16,62 @@ import { runTests } from './runner.js';
 let n = 0;
 const unique = () => `t${Date.now().toString(36)}${(n++).toString(36)}`;
 
+/** Where each store keeps its data, for planting corrupt records under it. */
+const homes = new WeakMap<Store, { idb: string } | { prefix: string; area: Storage }>();
+const idb = (options: { webLocks?: boolean } = {}) => {
+  const name = unique();
+  const store = indexedDbStore({ name, ...options });
+  homes.set(store, { idb: name });
+  return store;
+};
+const local = (options: { webLocks?: boolean } = {}, area: Storage = localStorage) => {
+  const prefix = unique();
+  const store = webStorageStore(area, { prefix, ...options });
+  homes.set(store, { prefix, area });
+  return store;
+};
+
+/** Plants what the store cannot read as its record: a row or entry edited by hand. */
+async function corrupt(store: Store, key: string): Promise<void> {
+  const home = homes.get(store);
+  if (home === undefined) throw new Error('no home known for this store');
+  if ('prefix' in home) {
+    home.area.setItem(`${home.prefix}:r:${key}`, '{"v":');
+    return;
+  }
+  await store.get('any'); // the store creates its database on first use
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const open = indexedDB.open(home.idb);
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(open.error);
+  });
+  await new Promise<void>((resolve, reject) => {
+    const tx = db.transaction('records', 'readwrite');
+    tx.objectStore('records').put({ k: key, value: 'not json', version: 1, expires_at: null }, key);
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+  db.close();
+}
+
 const makers: Record<string, () => Promise<Store> | Store> = {
-  indexeddb: () => indexedDbStore({ name: unique() }),
-  'indexeddb, no Web Locks': () => indexedDbStore({ name: unique(), webLocks: false }),
-  'indexeddb, encrypted with a non-extractable key': async () =>
-    encryptedStore(indexedDbStore({ name: unique() }), await browserEncryptionKey({ database: unique() })),
-  localStorage: () => webStorageStore(localStorage, { prefix: unique() }),
-  'localStorage, no Web Locks': () => webStorageStore(localStorage, { prefix: unique(), webLocks: false }),
-  sessionStorage: () => webStorageStore(sessionStorage, { prefix: unique() }),
+  indexeddb: () => idb(),
+  'indexeddb, no Web Locks': () => idb({ webLocks: false }),
+  'indexeddb, encrypted with a non-extractable key': async () => {
+    const inner = idb();
+    const store = encryptedStore(inner, await browserEncryptionKey({ database: unique() }));
+    homes.set(store, homes.get(inner) as { idb: string });
+    return store;
+  },
+  localStorage: () => local(),
+  'localStorage, no Web Locks': () => local({ webLocks: false }),
+  sessionStorage: () => local({}, sessionStorage),
 };
 
 async function conformance(which: string, listCount = 2000, filter?: string) {
   const make = makers[which];
   if (!make) throw new Error(`no store ${which}`);
-  return runTests((api) => defineStoreConformance(api, which, make, { listCount }), filter);
+  return runTests((api) => defineStoreConformance(api, which, make, { listCount, corrupt }), filter);
 }
 
 /** The runner must be able to fail: a suite with one passing and one failing test. */
@@ -67,7 +109,11 @@ async function garbageEntry() {
       return keys.sort();
     }),
     overwrite: await outcome(() => store.set('alice', { who: 'alice again' })),
-    after: await outcome(() => store.get('alice')),
+    removed: await outcome(() => store.delete('alice')),
+    after: await outcome(async () => {
+      await store.set('alice', { who: 'alice again' });
+      return store.get('alice');
+    }),
   };
   await store.close();
   return result;

@@ -1,4 +1,4 @@
-import { TokenkeeperError } from '../errors.js';
+import { TokenkeeperError } from '../../errors.js';
 
 /**
  * The longest key every built-in store accepts. PostgreSQL's btree index cannot hold much more

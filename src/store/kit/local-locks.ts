@@ -1,7 +1,8 @@
-import { LockTimeoutError } from '../errors.js';
+import { LockTimeoutError } from '../../errors.js';
+import type { Lease, LockOptions } from '../types.js';
 import { assertValidKey } from './keys.js';
+import { createLease } from './lease.js';
 import { lockOptions, randomToken } from './records.js';
-import type { Lease, LockOptions } from './types.js';
 
 interface Held {
   token: string;
@@ -41,26 +42,20 @@ export class LocalLocks {
   }
 
   #lease(key: string, held: Held, length: number): Lease {
-    const locks = this;
-    return {
-      key,
-      get expiresAt() {
-        return held.expiresAt;
-      },
-      async release() {
-        if (locks.#held.get(key) === held) {
-          locks.#held.delete(key);
-          locks.#wake(key);
+    return createLease(key, length, held.expiresAt - length, {
+      release: async () => {
+        if (this.#held.get(key) === held) {
+          this.#held.delete(key);
+          this.#wake(key);
         }
       },
-      async extend(ms?: number) {
-        const { leaseMs } = lockOptions({ leaseMs: ms ?? length });
-        // An ended lease that nobody took yet is still ours; one that was released or taken is not.
-        if (locks.#held.get(key) !== held) return false;
+      // An ended lease that nobody took yet is still ours; one that was released or taken is not.
+      renew: async (leaseMs) => {
+        if (this.#held.get(key) !== held) return false;
         held.expiresAt = Date.now() + leaseMs;
         return true;
       },
-    };
+    });
   }
 
   #wait(key: string, ms: number, signal?: AbortSignal): Promise<void> {

@@ -1,6 +1,6 @@
-import { TokenkeeperError } from '../errors.js';
+import { TokenkeeperError } from '../../errors.js';
+import type { DeleteOptions, LockOptions, SetOptions, StoreEntry, StoreRecord } from '../types.js';
 import { describeType } from './keys.js';
-import type { DeleteOptions, LockOptions, SetOptions, StoreEntry, StoreRecord } from './types.js';
 
 export const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_WAIT_MS = 30_000;
@@ -209,12 +209,17 @@ export function rowEntry(
   return entry;
 }
 
-/** `TOKENKEEPER_CORRUPT_RECORD` for what is stored under `key` in `where` (a row, an entry). */
-export function corruptRecord(key: string, where: string, what: string): TokenkeeperError {
+/**
+ * `TOKENKEEPER_CORRUPT_RECORD` for what is stored under `key` in `where`: the `what` (a row, a
+ * file, an entry) is not a record the store wrote, for the reason in `detail` if given.
+ */
+export function corruptRecord(key: string, where: string, what: string, detail?: string): TokenkeeperError {
   return new TokenkeeperError(
     'TOKENKEEPER_CORRUPT_RECORD',
-    `The ${what} for key ${JSON.stringify(key.slice(0, 80))} in ${where} does not hold a JSON object with a valid version (edited by hand?). ` +
-      `Other keys are unaffected; delete the ${what} (or set the key again) to recover.`,
+    `The ${what} for key ${JSON.stringify(key.slice(0, 80))} in ${where} is not a tokenkeeper record (${
+      detail ?? 'not a JSON object with a valid version: edited by hand?'
+    }). Other keys are unaffected. Writes to this key are refused, so nothing that could still be recovered from it by hand is overwritten; ` +
+      'delete the key (store.delete(key)) to use it again.',
     { key },
   );
 }

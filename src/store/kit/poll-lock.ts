@@ -1,6 +1,6 @@
-import { type LockHolder, LockTimeoutError } from '../errors.js';
+import { type LockHolder, LockTimeoutError } from '../../errors.js';
+import type { LockOptions } from '../types.js';
 import { lockOptions, sleep } from './records.js';
-import type { LockOptions } from './types.js';
 
 const MAX_POLL_MS = 25;
 

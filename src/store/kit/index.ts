@@ -1,0 +1,33 @@
+/**
+ * The store kit: the parts every built-in store is made of, for writing a store of your own
+ * that behaves exactly like them. Pair it with `tokenkeeper/testing`'s conformance suite.
+ *
+ * - Keys and records: {@link assertValidKey}, {@link assertValidPrefix}, {@link copyRecord},
+ *   {@link checkSetOptions}, {@link checkDeleteOptions}, {@link lockOptions}.
+ * - Writes: {@link readStored}, {@link planSet}, {@link planDelete} decide compare-and-set and
+ *   corrupt records the one way the contract defines.
+ * - Locks: {@link createLease} (one `Lease` meaning), {@link pollLock} (waiting on a backend that
+ *   can only try), {@link LocalLocks} (in-process leases).
+ * - Errors: {@link versionConflict}, {@link corruptRecord}, {@link closedError}.
+ */
+export { assertValidKey, assertValidPrefix, MAX_KEY_LENGTH } from './keys.js';
+export { createLease, type LeaseBackend } from './lease.js';
+export { LocalLocks } from './local-locks.js';
+export { pollLock } from './poll-lock.js';
+export {
+  checkDeleteOptions,
+  checkSetOptions,
+  closedError,
+  copyRecord,
+  corruptRecord,
+  DEFAULT_LEASE_MS,
+  DEFAULT_WAIT_MS,
+  isPlainObject,
+  lockOptions,
+  parseJson,
+  randomToken,
+  rowEntry,
+  sleep,
+  versionConflict,
+} from './records.js';
+export { checkVersion, planDelete, planSet, readStored, readStoredSync, type Stored } from './write.js';

@@ -1,0 +1,49 @@
+import type { Lease } from '../types.js';
+import { lockOptions } from './records.js';
+
+/** What a store does to keep or free one held lock; {@link createLease} wraps it in a {@link Lease}. */
+export interface LeaseBackend {
+  /**
+   * Frees the lock if this holder still holds it (compare its token first); leaves a lock that
+   * someone else took alone. Called at most once.
+   */
+  release(): Promise<void>;
+  /**
+   * Pushes the end of the lock to `leaseMs` from now, only while this holder still holds it
+   * without a gap (the backend still carries its token and the lease never ran out in between).
+   * Returns whether it did.
+   */
+  renew(leaseMs: number): Promise<boolean>;
+}
+
+/**
+ * The {@link Lease} every built-in store hands out, with one meaning everywhere:
+ * - `expiresAt` counts from before the request that took or renewed the lock was sent, so the end
+ *   the holder believes in is never later than the end the backend enforces;
+ * - `extend()` without an argument renews for the length the lease was taken with;
+ * - `extend()` after `release()` is false without asking the backend; `release()` runs once.
+ *
+ * @param takenAt when the request that took the lock was sent (`Date.now()` before sending)
+ */
+export function createLease(key: string, leaseMs: number, takenAt: number, backend: LeaseBackend): Lease {
+  let expiresAt = takenAt + leaseMs;
+  let released: Promise<void> | undefined;
+  return {
+    key,
+    get expiresAt() {
+      return expiresAt;
+    },
+    release() {
+      released ??= backend.release();
+      return released;
+    },
+    async extend(ms?: number) {
+      const length = lockOptions({ leaseMs: ms ?? leaseMs }).leaseMs;
+      if (released !== undefined) return false;
+      const sentAt = Date.now();
+      if (!(await backend.renew(length))) return false;
+      expiresAt = sentAt + length;
+      return true;
+    },
+  };
+}
