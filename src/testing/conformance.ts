@@ -7,7 +7,7 @@ import { type ConformanceOptions, type ConformanceTestApi, defineStoreConformanc
  *
  * @example
  * import { describeStoreConformance } from 'tokenkeeper/testing';
- * describeStoreConformance('my store', () => myStore({ prefix: crypto.randomUUID() }));
+ * describeStoreConformance('my store', () => myStore({ namespace: `t${Date.now()}` }));
  */
 export function describeStoreConformance(name: string, makeStore: MakeStore, options: ConformanceOptions = {}): void {
   const api = { describe, it, beforeEach, afterEach, expect } as unknown as ConformanceTestApi;

@@ -1,5 +1,5 @@
 import { TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix } from '../kit/keys.js';
+import { assertValidKey, assertValidPrefix, namespaceOrAlias } from '../kit/keys.js';
 import { createLease } from '../kit/lease.js';
 import { pollLock } from '../kit/poll-lock.js';
 import {
@@ -27,7 +27,12 @@ import { browserStorageError } from './errors.js';
 import { browserLocks, WebLocks } from './web-locks.js';
 
 export interface IndexedDbStoreOptions {
-  /** The database's name (default `tokenkeeper`). Stores with different names share nothing. */
+  /**
+   * Keeps stores of one origin apart (default `tokenkeeper`): the name of the IndexedDB
+   * database. 1 to 40 letters, digits or `_`, starting with a letter.
+   */
+  namespace?: string;
+  /** @deprecated Use `namespace`. The database's exact name. */
   name?: string;
   /**
    * Take locks with the Web Locks API (`navigator.locks`). Default: whenever the page has it.
@@ -78,7 +83,8 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
   if (typeof options !== 'object' || options === null) {
     throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'indexedDbStore(options) takes an options object.');
   }
-  const dbName = options.name ?? 'tokenkeeper';
+  const { namespace, alias } = namespaceOrAlias<string>(options, 'name', 'indexedDbStore');
+  const dbName = alias ?? namespace ?? 'tokenkeeper';
   if (typeof dbName !== 'string' || dbName.length === 0 || dbName.length > 200) {
     throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'indexedDbStore: name must be a non-empty string.');
   }

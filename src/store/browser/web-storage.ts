@@ -1,5 +1,5 @@
 import { TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix, checkNamespace } from '../kit/keys.js';
+import { assertValidKey, assertValidPrefix, checkNamespace, namespaceOrAlias } from '../kit/keys.js';
 import { LocalLocks } from '../kit/local-locks.js';
 import {
   checkDeleteOptions,
@@ -27,11 +27,15 @@ import { idbFactory, lazyDatabase, transact } from './indexeddb.js';
 import { browserLocks, type LockFence, WebLocks } from './web-locks.js';
 
 export interface WebStorageStoreOptions {
+  /** The Web Storage to keep records in (default `localStorage`), say `sessionStorage`. */
+  storage?: WebStorage;
   /**
-   * Start of every entry this store writes in the storage (default `tokenkeeper`; no `:`), so it
-   * shares `localStorage` with the rest of the page. Entries are `<prefix>:r:<key>`, plus one
-   * `<prefix>:version` counter.
+   * Keeps stores sharing one storage apart (default `tokenkeeper`), and this store's entries
+   * apart from the rest of the page's: entries are `<namespace>:r:<key>`, plus one
+   * `<namespace>:version` counter. 1 to 40 letters, digits or `_`, starting with a letter.
    */
+  namespace?: string;
+  /** @deprecated Use `namespace`. The same, with the looser rules of 0.1 (anything but `:`). */
   prefix?: string;
   /**
    * Take locks with the Web Locks API (plus an IndexedDB fence). Default: whenever the page has
@@ -69,17 +73,24 @@ interface Entry {
  *
  * @example
  * const store = webStorageStore(); // localStorage, entries under "tokenkeeper:"
+ * const tabOnly = webStorageStore({ storage: sessionStorage, namespace: 'myapp' });
  * @throws TokenkeeperError `TOKENKEEPER_STORE_UNAVAILABLE` when storage is disabled or missing,
  *   `TOKENKEEPER_STORE_FULL` (from `set`) when the quota is used up.
  */
-export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOptions = {}): Store {
+export function webStorageStore(options?: WebStorageStoreOptions): Store;
+/** @deprecated Pass one object: `webStorageStore({ storage, namespace })`. */
+export function webStorageStore(storage: WebStorage | undefined, options?: WebStorageStoreOptions): Store;
+export function webStorageStore(
+  first?: WebStorage | WebStorageStoreOptions,
+  second: WebStorageStoreOptions = {},
+): Store {
+  // The 0.1 form passed the storage first; a Storage has getItem, an options object does not.
+  const legacy = first !== undefined && typeof (first as WebStorage)?.getItem === 'function';
+  const options = (legacy || first === undefined ? second : first) as WebStorageStoreOptions;
   if (typeof options !== 'object' || options === null) {
-    throw new TokenkeeperError(
-      'TOKENKEEPER_INVALID_ARGUMENT',
-      'webStorageStore(storage, options): options must be an object.',
-    );
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'webStorageStore(options): options must be an object.');
   }
-  const area = storage ?? defaultStorage();
+  const area = (legacy ? (first as WebStorage) : options.storage) ?? defaultStorage();
   if (
     typeof area !== 'object' ||
     area === null ||
@@ -92,7 +103,8 @@ export function webStorageStore(storage?: WebStorage, options: WebStorageStoreOp
       'webStorageStore(storage): storage must be a Web Storage object such as localStorage.',
     );
   }
-  const prefix = checkNamespace(options.prefix ?? 'tokenkeeper', 'webStorageStore()');
+  const { namespace, alias } = namespaceOrAlias<string>(options, 'prefix', 'webStorageStore');
+  const prefix = namespace ?? checkNamespace(alias ?? 'tokenkeeper', 'webStorageStore()');
   const recordPrefix = `${prefix}:r:`;
   const counterKey = `${prefix}:version`;
   const counter = (): number => Number(area.getItem(counterKey)) || 0;

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix } from '../kit/keys.js';
+import { assertValidKey, assertValidPrefix, namespaceOrAlias } from '../kit/keys.js';
 import {
   checkDeleteOptions,
   checkSetOptions,
@@ -26,9 +26,14 @@ export interface FileStoreOptions {
    */
   path?: string;
   /**
-   * Your app's name: the default folder becomes `<defaultStorePath()>/apps/<app>`, so two apps on
-   * one machine never share sessions by default. Letters, digits, `.`, `_` and `-`; ignored
-   * when `path` is given.
+   * Keeps stores sharing one folder apart: the store keeps its files in
+   * `<path or defaultStorePath()>/apps/<namespace>`, so two apps on one machine never share
+   * sessions. 1 to 40 letters, digits or `_`, starting with a letter. Default: the folder itself.
+   */
+  namespace?: string;
+  /**
+   * @deprecated Use `namespace`. The default folder becomes `<defaultStorePath()>/apps/<app>`
+   * (ignored when `path` is given). Letters, digits, `.`, `_` and `-`.
    */
   app?: string;
   /**
@@ -93,8 +98,11 @@ export function fileStore(options: FileStoreOptions = {}): Store {
       'fileStore({ app }) must be 1 to 64 letters, digits, ".", "_" or "-", not starting with ".".',
     );
   }
+  const { namespace, alias: app } = namespaceOrAlias<string>(options, 'app', 'fileStore');
   const dir = resolve(
-    options.path ?? (options.app === undefined ? defaultStorePath() : join(defaultStorePath(), 'apps', options.app)),
+    namespace !== undefined
+      ? join(options.path ?? defaultStorePath(), 'apps', namespace)
+      : (options.path ?? (app === undefined ? defaultStorePath() : join(defaultStorePath(), 'apps', app))),
   );
   const durable = options.fsync !== false;
   const name = `file:${dir}`;

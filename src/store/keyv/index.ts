@@ -1,6 +1,6 @@
 import type Keyv from 'keyv';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix } from '../kit/keys.js';
+import { assertValidKey, assertValidPrefix, storeNamespace } from '../kit/keys.js';
 import { LocalLocks } from '../kit/local-locks.js';
 import {
   checkDeleteOptions,
@@ -12,6 +12,17 @@ import {
 } from '../kit/records.js';
 import { planDelete, planSet, readStored, type Stored } from '../kit/write.js';
 import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
+
+export interface KeyvStoreOptions {
+  /** Your Keyv, on any backend. The store never disconnects it. */
+  keyv: Keyv;
+  /**
+   * Keeps stores sharing one Keyv apart: every key starts with `<namespace>:` (Keyv's own
+   * `namespace` applies on top). 1 to 40 letters, digits or `_`, starting with a letter.
+   * Default: none.
+   */
+  namespace?: string;
+}
 
 /** What a record is stored as in keyv. */
 interface Envelope {
@@ -38,15 +49,24 @@ interface Envelope {
  * @example
  * import Keyv from 'keyv';
  * import { keyvStore } from 'tokenkeeper/keyv';
- * const store = keyvStore(new Keyv({ namespace: 'tokens' }));
+ * const store = keyvStore({ keyv: new Keyv(), namespace: 'tokens' });
  */
-export function keyvStore(keyv: Keyv): Store {
+export function keyvStore(options: KeyvStoreOptions): Store;
+/** @deprecated Pass one object: `keyvStore({ keyv })`. */
+export function keyvStore(keyv: Keyv): Store;
+export function keyvStore(given: KeyvStoreOptions | Keyv): Store {
+  const legacy = typeof (given as Keyv)?.get === 'function';
+  const options = (legacy ? { keyv: given } : given) as KeyvStoreOptions;
+  const keyv = options?.keyv;
   if (typeof keyv !== 'object' || keyv === null || typeof (keyv as Keyv).get !== 'function') {
-    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'keyvStore() needs a Keyv instance.');
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'keyvStore({ keyv }) needs a Keyv instance.');
   }
+  const namespace = storeNamespace(options.namespace, 'keyvStore');
+  /** What this store's keys start with inside the Keyv (after Keyv's own namespace). */
+  const own = namespace === undefined ? '' : `${namespace}:`;
   const locks = new LocalLocks();
   const writes = new LocalLocks(); // serialises read-modify-write of one key in this process
-  const name = `keyv:${keyv.namespace ?? ''}`;
+  const name = `keyv:${keyv.namespace ?? ''}${namespace === undefined ? '' : `/${namespace}`}`;
   let closed = false;
 
   const open = () => {
@@ -64,7 +84,7 @@ export function keyvStore(keyv: Keyv): Store {
     }
   };
   const read = async (key: string): Promise<Envelope | undefined> => {
-    const raw = await call(key, () => keyv.get(key));
+    const raw = await call(key, () => keyv.get(own + key));
     if (raw === undefined || raw === null) return undefined;
     const env = raw as Envelope;
     if (env?.tk !== 1 || !Number.isSafeInteger(env.v) || env.v < 1 || !isPlainObject(env.d)) {
@@ -111,7 +131,7 @@ export function keyvStore(keyv: Keyv): Store {
           d,
         };
         const ttl = setOptions?.ttlMs === undefined ? undefined : Math.ceil(setOptions.ttlMs);
-        await call(key, () => keyv.set(key, env, ttl));
+        await call(key, () => keyv.set(own + key, env, ttl));
         return env.v;
       });
     },
@@ -122,7 +142,7 @@ export function keyvStore(keyv: Keyv): Store {
       checkDeleteOptions(deleteOptions);
       return guarded(key, async (stored) => {
         const live = planDelete(key, stored, deleteOptions);
-        const existed = await call(key, () => keyv.delete(key));
+        const existed = await call(key, () => keyv.delete(own + key));
         return existed && live;
       });
     },
@@ -137,10 +157,10 @@ export function keyvStore(keyv: Keyv): Store {
         );
       }
       for await (const [key, value] of keyv.iterator(keyv.namespace) as AsyncGenerator<[string, unknown]>) {
-        if (typeof key !== 'string' || !key.startsWith(prefix)) continue;
+        if (typeof key !== 'string' || !key.startsWith(own + prefix)) continue;
         const env = value as Envelope | undefined;
         if (env?.tk === 1 && env.e !== null && env.e <= Date.now()) continue;
-        yield key;
+        yield key.slice(own.length);
       }
     },
 

@@ -10,7 +10,7 @@
  *   can only try), {@link LocalLocks} (in-process leases).
  * - Errors: {@link versionConflict}, {@link corruptRecord}, {@link closedError}.
  */
-export { assertValidKey, assertValidPrefix, MAX_KEY_LENGTH } from './keys.js';
+export { assertValidKey, assertValidPrefix, MAX_KEY_LENGTH, storeNamespace } from './keys.js';
 export { createLease, type LeaseBackend } from './lease.js';
 export { LocalLocks } from './local-locks.js';
 export { pollLock } from './poll-lock.js';

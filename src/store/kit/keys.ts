@@ -86,3 +86,44 @@ export function checkNamespace(namespace: unknown, where: string): string {
   }
   return namespace;
 }
+
+const STORE_NAMESPACE = /^[A-Za-z][A-Za-z0-9_]{0,39}$/;
+
+/**
+ * Checks the `namespace` option every store factory takes: the name that keeps stores sharing
+ * one backend (a Redis server, a database, a folder, an origin's storage) apart. 1 to 40
+ * letters, digits and `_`, starting with a letter, so it fits every backend's naming rules
+ * (a Redis key prefix, an SQL table name, a folder, an IndexedDB database).
+ */
+export function storeNamespace(namespace: unknown, factory: string): string | undefined {
+  if (namespace === undefined) return undefined;
+  if (typeof namespace !== 'string' || !STORE_NAMESPACE.test(namespace)) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      `${factory}({ namespace }) must be 1 to 40 letters, digits or "_", starting with a letter; got ${
+        typeof namespace === 'string' ? JSON.stringify(namespace.slice(0, 50)) : describeType(namespace)
+      }.`,
+    );
+  }
+  return namespace;
+}
+
+/**
+ * Resolves a factory's `namespace` and the deprecated option it replaces (`prefix`, `table`,
+ * `name`, `app`): both at once is an error, since they would disagree on where data lives.
+ */
+export function namespaceOrAlias<T>(
+  options: { namespace?: unknown },
+  alias: string,
+  factory: string,
+): { namespace?: string; alias?: T } {
+  const namespace = storeNamespace(options.namespace, factory);
+  const old = (options as Record<string, unknown>)[alias] as T | undefined;
+  if (namespace !== undefined && old !== undefined) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      `${factory}() takes namespace or its deprecated alias ${alias}, not both.`,
+    );
+  }
+  return { namespace, alias: old };
+}

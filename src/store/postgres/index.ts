@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix } from '../kit/keys.js';
+import { assertValidKey, assertValidPrefix, namespaceOrAlias } from '../kit/keys.js';
 import { createLease } from '../kit/lease.js';
 import { pollLock } from '../kit/poll-lock.js';
 import {
@@ -31,7 +31,16 @@ export type PostgresConnection =
     };
 
 export interface PostgresStoreOptions {
-  /** The table (default `tokenkeeper_records`); letters, digits and `_` only. */
+  /**
+   * Keeps stores sharing one database apart (default `tokenkeeper`): records live in the table
+   * `<namespace>_records`, locks in `<namespace>_records_locks`. 1 to 40 letters, digits or `_`,
+   * starting with a letter.
+   */
+  namespace?: string;
+  /**
+   * @deprecated Use `namespace`. The exact records table (`table: 'app_records'` is
+   * `namespace: 'app'`); letters, digits and `_` only. Kept for stores created before 0.2.
+   */
   table?: string;
   /** The schema of the table (default: the connection's search path). */
   schema?: string;
@@ -54,9 +63,10 @@ const PAGE = 500;
 const CONNECTION_ERROR = /^(08|57P0[123]|53300)/;
 
 /** The SQL that creates the store's table, for users who manage their schema by migrations. */
-export function postgresMigrationSql(options: { table?: string; schema?: string } = {}): string {
+export function postgresMigrationSql(options: { namespace?: string; table?: string; schema?: string } = {}): string {
+  options = tableOptions(options, 'postgresMigrationSql');
   const t = qualified(options);
-  const index = quote(`${options.table ?? 'tokenkeeper_records'}_expires_at`);
+  const index = quote(`${options.table}_expires_at`);
   return [
     `CREATE TABLE IF NOT EXISTS ${lockTable(options)} (`,
     `  key text COLLATE "C" PRIMARY KEY,`,
@@ -86,13 +96,23 @@ export function postgresMigrationSql(options: { table?: string; schema?: string 
  * import { postgresStore } from 'tokenkeeper/postgres';
  * const store = postgresStore({ connectionString: process.env.DATABASE_URL! });
  */
-export function postgresStore(connection: PostgresConnection, options: PostgresStoreOptions = {}): PostgresStore {
+export function postgresStore(options: PostgresConnection & PostgresStoreOptions): PostgresStore;
+/** @deprecated Pass one object: `postgresStore({ pool, namespace })`. */
+export function postgresStore(connection: PostgresConnection, options?: PostgresStoreOptions): PostgresStore;
+export function postgresStore(
+  connection: PostgresConnection & PostgresStoreOptions,
+  more?: PostgresStoreOptions,
+): PostgresStore {
   if (typeof connection !== 'object' || connection === null || (!connection.pool && !connection.connectionString)) {
     throw new TokenkeeperError(
       'TOKENKEEPER_INVALID_ARGUMENT',
       'postgresStore() needs { pool } or { connectionString }.',
     );
   }
+  if (more !== undefined && (typeof more !== 'object' || more === null)) {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'postgresStore() options must be an object.');
+  }
+  const options = tableOptions({ ...connection, ...more }, 'postgresStore');
   const table = qualified(options);
   const owned = connection.pool === undefined;
   const pool =
@@ -338,6 +358,12 @@ function quote(identifier: string): string {
     );
   }
   return `"${identifier}"`;
+}
+
+/** The options with `table` resolved from `namespace` (or its deprecated alias, `table`). */
+function tableOptions<T extends { namespace?: string; table?: string }>(options: T, factory: string): T {
+  const { namespace, alias } = namespaceOrAlias<string>(options, 'table', factory);
+  return { ...options, namespace: undefined, table: alias ?? `${namespace ?? 'tokenkeeper'}_records` };
 }
 
 function qualified(options: { table?: string; schema?: string }, suffix = ''): string {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix } from '../kit/keys.js';
+import { assertValidKey, assertValidPrefix, namespaceOrAlias } from '../kit/keys.js';
 import { createLease } from '../kit/lease.js';
 import { pollLock } from '../kit/poll-lock.js';
 import {
@@ -38,7 +38,15 @@ export type RedisStoreOptions = (
       redis?: RedisOptions;
     }
 ) & {
-  /** Prefix of every Redis key (default `tokenkeeper:`), so apps and test runs never meet. */
+  /**
+   * Keeps stores sharing one Redis apart (default `tokenkeeper`): every key starts with
+   * `<namespace>:`. 1 to 40 letters, digits or `_`, starting with a letter.
+   */
+  namespace?: string;
+  /**
+   * @deprecated Use `namespace`. The exact start of every Redis key (`prefix: 'app:'` is
+   * `namespace: 'app'`); kept for stores created before 0.2.
+   */
   prefix?: string;
   /**
    * Called once if the server keeps no data across a restart (neither AOF nor RDB snapshots: a
@@ -134,7 +142,8 @@ export function redisStore(options: RedisStoreOptions): Store {
   if (typeof options !== 'object' || options === null || (options.client === undefined && options.url === undefined)) {
     throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'redisStore() needs { client } or { url }.');
   }
-  const prefix = options.prefix ?? 'tokenkeeper:';
+  const { namespace, alias } = namespaceOrAlias<string>(options, 'prefix', 'redisStore');
+  const prefix = alias ?? `${namespace ?? 'tokenkeeper'}:`;
   if (typeof prefix !== 'string') {
     throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'redisStore({ prefix }) must be a string.');
   }

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
-import { assertValidKey, assertValidPrefix } from '../kit/keys.js';
+import { assertValidKey, assertValidPrefix, storeNamespace } from '../kit/keys.js';
 import { createLease } from '../kit/lease.js';
 import { pollLock } from '../kit/poll-lock.js';
 import {
@@ -21,6 +21,12 @@ import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, 
 export interface SqliteStoreOptions {
   /** The database file; created 0600 (its directory 0700) if missing. */
   path: string;
+  /**
+   * Keeps stores sharing one database file apart (default `tokenkeeper`): tables
+   * `<namespace>_records` and `<namespace>_locks`. 1 to 40 letters, digits or `_`, starting
+   * with a letter.
+   */
+  namespace?: string;
   /**
    * How long a write waits for another process's write transaction (default 5 s). better-sqlite3
    * is synchronous: the wait blocks this thread, so keep it short; transactions here are tiny.
@@ -54,14 +60,15 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   if (typeof busy !== 'number' || !Number.isFinite(busy) || busy < 0) {
     throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'busyTimeoutMs must be a non-negative number.');
   }
+  const namespace = storeNamespace(options.namespace, 'sqliteStore') ?? 'tokenkeeper';
   const path = resolve(options.path);
-  const name = `sqlite:${path}`;
+  const name = namespace === 'tokenkeeper' ? `sqlite:${path}` : `sqlite:${path}#${namespace}`;
   let state: ReturnType<typeof openDatabase> | undefined;
   let closed = false;
 
   const db = () => {
     if (closed) throw closedError(name);
-    state ??= openDatabase(path, busy, name);
+    state ??= openDatabase(path, busy, name, namespace);
     return state;
   };
   const wrap = <T>(key: string | undefined, fn: () => T): T => {
@@ -153,7 +160,9 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   };
 }
 
-function openDatabase(path: string, busyTimeoutMs: number, name: string) {
+function openDatabase(path: string, busyTimeoutMs: number, name: string, namespace: string) {
+  const records = `"${namespace}_records"`;
+  const locks = `"${namespace}_locks"`;
   let database: Database.Database;
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -163,24 +172,22 @@ function openDatabase(path: string, busyTimeoutMs: number, name: string) {
     database.pragma('journal_mode = WAL');
     database.pragma('synchronous = FULL');
     database.exec(`
-      CREATE TABLE IF NOT EXISTS tokenkeeper_records (
+      CREATE TABLE IF NOT EXISTS ${records} (
         key TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL, expires_at INTEGER
       ) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS tokenkeeper_locks (
+      CREATE TABLE IF NOT EXISTS ${locks} (
         key TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL, pid INTEGER, host TEXT
       ) WITHOUT ROWID;`);
   } catch (error) {
     throw sqliteError(error, name);
   }
   const live = '(expires_at IS NULL OR expires_at > ?)';
-  const current = database.prepare<[string], Row>(
-    'SELECT value, version, expires_at FROM tokenkeeper_records WHERE key = ?',
-  );
+  const current = database.prepare<[string], Row>(`SELECT value, version, expires_at FROM ${records} WHERE key = ?`);
   const upsert = database.prepare(
-    `INSERT INTO tokenkeeper_records (key, value, version, expires_at) VALUES (?, ?, ?, ?)
+    `INSERT INTO ${records} (key, value, version, expires_at) VALUES (?, ?, ?, ?)
      ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version, expires_at = excluded.expires_at`,
   );
-  const remove = database.prepare('DELETE FROM tokenkeeper_records WHERE key = ?');
+  const remove = database.prepare(`DELETE FROM ${records} WHERE key = ?`);
   /** What a write finds at `key`: an expired row counts as absent, one we cannot read as corrupt. */
   const stored = (key: string, row: Row | undefined, now: number): Stored =>
     readStoredSync(() =>
@@ -189,7 +196,7 @@ function openDatabase(path: string, busyTimeoutMs: number, name: string) {
 
   return {
     database,
-    get: database.prepare(`SELECT value, version, expires_at FROM tokenkeeper_records WHERE key = ? AND ${live}`),
+    get: database.prepare(`SELECT value, version, expires_at FROM ${records} WHERE key = ? AND ${live}`),
     // Versions keep counting over an expired row, so they never repeat.
     setTx: database.transaction(
       (key: string, json: string, expiresAt: number | null, options: SetOptions, now: number) => {
@@ -206,20 +213,20 @@ function openDatabase(path: string, busyTimeoutMs: number, name: string) {
       return live;
     }),
     firstPage: database.prepare(
-      `SELECT key FROM tokenkeeper_records WHERE key >= ? AND instr(key, ?) = 1 AND ${live} ORDER BY key LIMIT ${PAGE}`,
+      `SELECT key FROM ${records} WHERE key >= ? AND instr(key, ?) = 1 AND ${live} ORDER BY key LIMIT ${PAGE}`,
     ),
     nextPage: database.prepare(
-      `SELECT key FROM tokenkeeper_records WHERE key > ? AND instr(key, ?) = 1 AND ${live} ORDER BY key LIMIT ${PAGE}`,
+      `SELECT key FROM ${records} WHERE key > ? AND instr(key, ?) = 1 AND ${live} ORDER BY key LIMIT ${PAGE}`,
     ),
     takeLock: database.prepare(
-      `INSERT INTO tokenkeeper_locks (key, token, expires_at, pid, host) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO ${locks} (key, token, expires_at, pid, host) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at, pid = excluded.pid,
          host = excluded.host
-       WHERE tokenkeeper_locks.expires_at <= ?`,
+       WHERE ${locks}.expires_at <= ?`,
     ),
-    releaseLock: database.prepare('DELETE FROM tokenkeeper_locks WHERE key = ? AND token = ?'),
-    extendLock: database.prepare('UPDATE tokenkeeper_locks SET expires_at = ? WHERE key = ? AND token = ?'),
-    lockHolder: database.prepare('SELECT pid, host, expires_at FROM tokenkeeper_locks WHERE key = ?'),
+    releaseLock: database.prepare(`DELETE FROM ${locks} WHERE key = ? AND token = ?`),
+    extendLock: database.prepare(`UPDATE ${locks} SET expires_at = ? WHERE key = ? AND token = ?`),
+    lockHolder: database.prepare(`SELECT pid, host, expires_at FROM ${locks} WHERE key = ?`),
   };
 }
 
