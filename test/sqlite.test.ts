@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { sqliteStore } from '../src/exports/sqlite.js';
+import { currentProcess } from '../src/store/kit/liveness.js';
 import { lockOfKilledHolderFrees } from './helpers/dead-holder.js';
 import { rejection } from './helpers/errors.js';
 
@@ -54,11 +55,36 @@ describe('sqliteStore on disk', () => {
     expect(err.message).toMatch(/not an SQLite database|NOTADB/);
   });
 
-  it('frees the lock of a process killed with SIGKILL once its lease ends', async () => {
+  it('frees the lock of a process killed with SIGKILL at once, not when its 30 s lease ends', async () => {
     const path = dbPath();
     const store = sqliteStore({ path });
     await store.get('warm');
-    await lockOfKilledHolderFrees(store, { kind: 'sqlite', path }, 1_500);
+    await lockOfKilledHolderFrees(store, { kind: 'sqlite', path }, 30_000, 1_000);
+    await store.close();
+  }, 30_000);
+
+  it('takes a lock whose holder pid now belongs to another process (a reused pid), never a live holder', async () => {
+    const path = dbPath();
+    const store = sqliteStore({ path });
+    await store.get('warm');
+    const me = currentProcess();
+    const raw = new Database(path);
+    const plant = raw.prepare(
+      'INSERT OR REPLACE INTO tokenkeeper_locks (key, token, expires_at, pid, host, start) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    // This test's own pid, alive, but recorded with another start time: the pid was reused.
+    plant.run('reused', 'old-holder', Date.now() + 30_000, me.pid, me.host, (me.start ?? 0) + 12_345);
+    // The same pid and start: a live holder, however it looks.
+    plant.run('live', 'live-holder', Date.now() + 30_000, me.pid, me.host, me.start ?? null);
+    // Another host's holder: nothing can be known, so only its lease frees it.
+    plant.run('remote', 'remote-holder', Date.now() + 30_000, 1, 'another-host', 1);
+    raw.close();
+    const started = Date.now();
+    await (await store.lock('reused', { waitMs: 5_000 })).release();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    for (const key of ['live', 'remote']) {
+      expect((await rejection(store.lock(key, { waitMs: 200 }))).code).toBe('TOKENKEEPER_LOCK_TIMEOUT');
+    }
     await store.close();
   }, 30_000);
 

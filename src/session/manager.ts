@@ -35,10 +35,11 @@ export interface SessionManagerOptions extends EndpointOptions {
   /** Retries of token requests on network errors and 5xx. */
   retry?: RetryOptions;
   /**
-   * The lease and wait of the store lock taken to renew a session. The lease must outlast one
-   * renewal with its retries (default lease 45 s, wait 60 s). Before each refresh request the
-   * lease is extended to at least the request's timeout plus 5 s, and nothing is sent unless
-   * the store confirms it.
+   * The lease and wait of the store lock taken to renew a session (default lease 5 s, wait 60 s).
+   * The holder renews its lease every third of it (a heartbeat) for as long as the renewal runs,
+   * so a slow server never lets a second holder in, and a holder that dies frees the lock within
+   * one lease (at once on one host with the file and SQLite stores). Before each refresh request
+   * the lease is extended, and nothing is sent unless the store confirms it.
    */
   lock?: Pick<LockOptions, 'leaseMs' | 'waitMs'>;
   /**
@@ -154,7 +155,7 @@ export class SessionManager {
           context: options.encryption.context ?? `${this.#binding.issuer} ${this.#binding.clientId}`,
         })
       : base;
-    this.#lock = { leaseMs: options.lock?.leaseMs ?? 45_000, waitMs: options.lock?.waitMs ?? 60_000 };
+    this.#lock = { leaseMs: options.lock?.leaseMs ?? 5_000, waitMs: options.lock?.waitMs ?? 60_000 };
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#engine = new RenewalEngine(
       {

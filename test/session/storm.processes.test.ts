@@ -1,48 +1,21 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionManager } from '../../src/index.js';
 import { startChild, waitForOutput } from '../helpers/child.js';
 import { type FakeAuthServer, startFakeAuthServer } from '../helpers/fake-as.js';
-import { DATABASE_URL, deleteRedisPrefixes, REDIS_URL, runId } from '../helpers/services.js';
-import { openStore, type StoreConfig } from '../helpers/store-config.js';
+import { openStore, sharedStores } from '../helpers/store-config.js';
 
 let as: FakeAuthServer;
-const tables: string[] = [];
-const redisPrefixes: string[] = [];
+const { stores, cleanup } = sharedStores();
 beforeAll(async () => {
   as = await startFakeAuthServer();
 });
 afterAll(async () => {
   await as.close();
-  const pool = new pg.Pool({ connectionString: DATABASE_URL });
-  for (const t of tables) await pool.query(`DROP TABLE IF EXISTS "${t}", "${t}_locks"`);
-  await pool.end();
-  await deleteRedisPrefixes(redisPrefixes);
+  await cleanup();
 });
-
-const stores: [string, (dir: string) => StoreConfig][] = [
-  ['file store', (dir) => ({ kind: 'file', path: dir })],
-  ['SQLite', (dir) => ({ kind: 'sqlite', path: `${dir}.db` })],
-  [
-    'Redis',
-    () => {
-      const prefix = `${runId()}:`;
-      redisPrefixes.push(prefix);
-      return { kind: 'redis', url: REDIS_URL, prefix };
-    },
-  ],
-  [
-    'PostgreSQL',
-    () => {
-      const table = runId();
-      tables.push(table);
-      return { kind: 'postgres', connectionString: DATABASE_URL, table };
-    },
-  ],
-];
 
 describe('refresh storm across real processes', () => {
   for (const [label, configFor] of stores) {

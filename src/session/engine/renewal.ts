@@ -1,4 +1,5 @@
 import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
+import { keepAlive } from '../../store/kit/lease.js';
 import { randomToken, sleep } from '../../store/kit/records.js';
 import type { Lease, Store, StoreEntry } from '../../store/types.js';
 import type { TokenSet } from '../../token/token-set.js';
@@ -25,21 +26,23 @@ import { reauthRequired } from '../session.js';
  * ## Why no two holders ever have a refresh request in flight at once
  *
  * 1. A refresh is sent only under the store's lock, after re-reading the record.
- * 2. **The lease is confirmed before every send.** Right before each attempt the holder extends
- *    its lease to at least `requestTimeoutMs` plus a margin (`fenceMarginMs`), and sends only if the store
- *    confirmed it (`Lease.extend` is true only while the lock stayed ours without a gap: see the
- *    Store contract) and the confirmed end is still that far away when the answer arrives. The
- *    request is aborted `requestTimeoutMs` after it starts. So the lease, measured from before the
- *    extend was sent (stores time leases by their own clock where they have one: PostgreSQL's
- *    `clock_timestamp()`, Redis's `PX`), outlasts the request by at least half the margin: a pause
- *    or clock-rate drift shorter than that cannot let another holder in while the request can
- *    still reach the server. A connection that dies does not end a lease: only time does.
+ * 2. **The lease is confirmed before every send, and kept alive while the renewal runs.** The
+ *    holder extends its lease every third of its length (a heartbeat), and right before each
+ *    attempt extends it again and sends only if the store confirmed it (`Lease.extend` is true
+ *    only while the lock stayed ours without a gap: see the Store contract) with at least half a
+ *    lease still to run. So a request is only ever sent before its holder's lease ends, whatever
+ *    pause came between the confirmation and the send. A short lease (5 s by default) frees the
+ *    lock soon after a holder dies; a live holder's heartbeat keeps it however slow the server.
  * 3. **A renewal whose outcome is unknown is marked.** Before sending, the holder writes a
  *    renewal mark into the record (compare-and-set). A holder that finds another holder's mark
  *    waits (bounded) for that holder's write instead of refreshing: it may be retrying a write
- *    the store refused. When the mark stays, the last refresh's answer was lost (a crash, a
- *    timeout): the next refresh uses the same refresh token, and an `invalid_grant` then marks
- *    the session `reauth-required` with the reason `renewal-interrupted`.
+ *    the store refused, or its request may still be in flight (its heartbeat may have failed
+ *    while the server was slow). So it sends the same refresh token again only once that request
+ *    must have ended: `requestTimeoutMs` plus a margin after it took the lock (the earlier
+ *    holder sent before its lease ended, so before then, and aborts its request after
+ *    `requestTimeoutMs`), or at once within `rotationGraceMs`, where the server accepts the
+ *    token twice. An `invalid_grant` then marks the session `reauth-required` with the reason
+ *    `renewal-interrupted`.
  * 4. **Writes are fenced by compare-and-set** on the version read under the lock: a holder whose
  *    lease ran out can never overwrite a newer record.
  * 5. **Rotated tokens are never dropped.** When the write after a successful refresh fails, the
@@ -52,8 +55,9 @@ import { reauthRequired } from '../session.js';
  */
 
 /**
- * Confirmed lease time beyond one request's timeout, before a refresh is sent: half the timeout,
- * at least 250 ms and at most 5 s (so 5 s with the default 10 s timeout).
+ * How long after one request's timeout a holder that found another holder's renewal mark still
+ * waits before sending the same refresh token: half the timeout, at least 250 ms and at most
+ * 5 s (so 5 s with the default 10 s timeout).
  */
 export function fenceMarginMs(requestTimeoutMs: number): number {
   return Math.min(5_000, Math.max(250, requestTimeoutMs / 2));
@@ -168,11 +172,12 @@ export class RenewalEngine {
     }
     const { store, lock } = this.#o;
     const waitStarted = Date.now();
-    const lease = await store.lock(key, lock);
-    const timing: Timing = { lockWaitMs: Date.now() - waitStarted };
+    const lease = keepAlive(await store.lock(key, lock), Math.max(20, lock.leaseMs / 3));
+    const acquiredAt = Date.now();
+    const timing: Timing = { lockWaitMs: acquiredAt - waitStarted };
     let handedOver = false;
     try {
-      const outcome = await this.#renewLocked(sessionId, key, stale, force, lease, timing);
+      const outcome = await this.#renewLocked(sessionId, key, stale, force, lease, timing, acquiredAt);
       if (outcome.pending !== undefined) handedOver = true; // the saver releases the lease
       return outcome.tokens;
     } finally {
@@ -187,6 +192,7 @@ export class RenewalEngine {
     force: boolean,
     lease: Lease,
     timing: Timing,
+    acquiredAt: number,
   ): Promise<Outcome> {
     for (let round = 1; ; round++) {
       const read = await this.#read(sessionId, key);
@@ -203,7 +209,7 @@ export class RenewalEngine {
       }
       let interrupted = false;
       if (rec.renewing !== undefined) {
-        if (rec.renewing.by !== this.#holder && (await this.#awaitChange(key, entry.version, lease))) {
+        if (rec.renewing.by !== this.#holder && (await this.#awaitChange(key, entry.version, acquiredAt))) {
           continue; // the other holder's write landed: read it
         }
         interrupted = true;
@@ -339,7 +345,6 @@ export class RenewalEngine {
         while (Date.now() < deadline) {
           await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
           delay = Math.min(delay * 2, SAVE_MAX_DELAY_MS);
-          await lease.extend().catch(() => false); // a heartbeat; the version check fences the write
           try {
             await this.#write(key, next, version);
             events.emit('refresh', { sessionId, grant: next.grant, expiresAt: next.tokens.expiresAt, ...timing });
@@ -361,35 +366,37 @@ export class RenewalEngine {
   }
 
   /**
-   * The fence: the lease must be confirmed by the store, and reach beyond the request's timeout,
+   * The fence: the lease must be confirmed by the store, with at least half a lease to run,
    * before anything is sent. Throws (sending nothing) otherwise.
    */
   async #confirm(lease: Lease, key: string): Promise<void> {
-    const timeout = this.#o.requestTimeoutMs;
-    const margin = fenceMarginMs(timeout);
-    const extended = await lease.extend(Math.max(timeout + margin, this.#o.lock.leaseMs));
-    if (extended && lease.expiresAt - Date.now() >= timeout + margin / 2) return;
+    const { leaseMs } = this.#o.lock;
+    const extended = await lease.extend(leaseMs);
+    if (extended && lease.expiresAt - Date.now() >= leaseMs / 2) return;
     throw new TokenkeeperError(
       'TOKENKEEPER_LEASE_LOST',
-      `The lock on ${JSON.stringify(key)} could not be confirmed for long enough to send a refresh, so nothing was sent. ` +
+      `The lock on ${JSON.stringify(key)} could not be confirmed, so nothing was sent. ` +
         'Another process may be renewing the session; try again.',
       { key },
     );
   }
 
   /**
-   * Waits, bounded, for the holder of `mark` to write the record. True if the record changed
-   * (read it again), false if it did not (its renewal was interrupted).
+   * Waits, bounded, for the holder of another renewal mark to write the record. True if the
+   * record changed (read it again), false if it did not (its renewal was interrupted). Without
+   * a grace window the wait lasts until that holder's request, if one is still in flight, must
+   * have ended (see the class comment, point 3).
    */
-  async #awaitChange(key: string, version: number, lease: Lease): Promise<boolean> {
-    const deadline = Date.now() + this.#o.undecidedWaitMs;
+  async #awaitChange(key: string, version: number, acquiredAt: number): Promise<boolean> {
+    const { undecidedWaitMs, rotationGraceMs, requestTimeoutMs } = this.#o;
+    const inFlightUntil = rotationGraceMs > 0 ? 0 : acquiredAt + requestTimeoutMs + fenceMarginMs(requestTimeoutMs);
+    const deadline = Math.max(Date.now() + undecidedWaitMs, inFlightUntil);
     let delay = 50;
     while (Date.now() < deadline) {
       await sleep(Math.min(delay, deadline - Date.now()));
       delay = Math.min(delay * 2, 500);
       const entry = await this.#o.store.get(key).catch(() => undefined);
       if (entry === undefined || entry.version !== version) return true;
-      await lease.extend().catch(() => false);
     }
     return false;
   }

@@ -3,6 +3,7 @@ import { constants, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { type LockHolder, LockTimeoutError } from '../../errors.js';
 import { createLease } from '../kit/lease.js';
+import { currentProcess, holderGone } from '../kit/liveness.js';
 import { randomToken, sleep } from '../kit/records.js';
 import type { Lease } from '../types.js';
 
@@ -10,6 +11,8 @@ interface Owner {
   token: string;
   pid: number;
   host: string;
+  /** The holder's process start time (see {@link ProcessIdentity}), where the platform tells. */
+  start?: number;
   expiresAt: number;
 }
 
@@ -39,13 +42,15 @@ export async function acquireFileLock(
   // `path` (junk that can be neither read nor broken must not spin a core past waitMs).
   for (;;) {
     opts.signal?.throwIfAborted();
-    const owner: Owner = { token, pid: process.pid, host: hostname(), expiresAt: Date.now() + opts.leaseMs };
+    const owner: Owner = { token, ...currentProcess(), expiresAt: Date.now() + opts.leaseMs };
     if (await createExclusive(path, owner)) return fileLease(path, key, owner, opts.leaseMs);
     const current = await readOwner(path);
-    if (current !== undefined && current.expiresAt <= Date.now()) {
+    // A lease that ended, or one whose holder on this host is gone (killed, crashed): break it.
+    const free = (o: Owner) => o.expiresAt <= Date.now() || holderGone(o);
+    if (current !== undefined && free(current)) {
       const broke = await withBreaker(path, async () => {
         const again = await readOwner(path);
-        if (again?.token === current.token && again.expiresAt <= Date.now()) await unlinkQuiet(path);
+        if (again?.token === current.token && free(again)) await unlinkQuiet(path);
       });
       if (broke && (await readOwner(path)) === undefined) continue; // broken: try at once
     }

@@ -47,3 +47,53 @@ export function createLease(key: string, leaseMs: number, takenAt: number, backe
     },
   };
 }
+
+/** A lease kept alive by {@link keepAlive}. */
+export interface KeptLease extends Lease {
+  /** True once an extend was refused: the lock may be someone else's now. */
+  readonly lost: boolean;
+}
+
+/**
+ * Keeps `lease` alive: extends it every `everyMs` (a heartbeat) until it is released, so a short
+ * lease can cover work of any length while its holder lives, and ends soon after the holder
+ * dies. A refused extend stops the heartbeat and sets `lost`; a failed one (the store did not
+ * answer) is tried again at the next beat. The timer never keeps the process alive.
+ */
+export function keepAlive(lease: Lease, everyMs: number): KeptLease {
+  let lost = false;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const beat = async () => {
+    timer = undefined;
+    if (stopped) return;
+    const ok = await lease.extend().catch(() => undefined);
+    if (ok === false) lost = true;
+    else schedule();
+  };
+  const schedule = () => {
+    if (stopped || lost) return;
+    timer = setTimeout(beat, everyMs);
+    (timer as { unref?: () => void }).unref?.();
+  };
+  schedule();
+  return {
+    key: lease.key,
+    get expiresAt() {
+      return lease.expiresAt;
+    },
+    get lost() {
+      return lost;
+    },
+    async extend(ms?: number) {
+      const ok = await lease.extend(ms);
+      if (!ok) lost = true;
+      return ok;
+    },
+    release() {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      return lease.release();
+    },
+  };
+}

@@ -1,10 +1,10 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix, storeNamespace } from '../kit/keys.js';
 import { createLease } from '../kit/lease.js';
+import { currentProcess, holderGone } from '../kit/liveness.js';
 import { pollLock } from '../kit/poll-lock.js';
 import {
   checkDeleteOptions,
@@ -35,6 +35,14 @@ export interface SqliteStoreOptions {
 }
 
 const PAGE = 500;
+
+interface LockRow {
+  token: string;
+  pid: number | null;
+  host: string | null;
+  start: number | null;
+  expires_at: number;
+}
 
 interface Row {
   value: string;
@@ -128,10 +136,22 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       const s = db();
       const token = randomToken();
       let takenAt = 0;
+      const me = currentProcess();
       const take = (leaseMs: number): boolean => {
         takenAt = Date.now();
+        const until = takenAt + leaseMs;
+        if (
+          wrap(key, () => s.takeLock.run(key, token, until, me.pid, me.host, me.start ?? null, takenAt).changes) === 1
+        ) {
+          return true;
+        }
+        // Held: if its holder on this host is gone (killed, crashed), take it over at once,
+        // only while the row still carries that holder's token.
+        const held = wrap(key, () => s.lockHolder.get(key) as LockRow | undefined);
+        if (held === undefined || !holderGone(held)) return false;
         return (
-          wrap(key, () => s.takeLock.run(key, token, takenAt + leaseMs, process.pid, hostname(), takenAt).changes) === 1
+          wrap(key, () => s.takeOver.run(token, until, me.pid, me.host, me.start ?? null, key, held.token).changes) ===
+          1
         );
       };
       const length = await pollLock(
@@ -139,8 +159,8 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
         lockOpts,
         async (leaseMs) => (take(leaseMs) ? leaseMs : undefined),
         async () => {
-          const h = s.lockHolder.get(key) as { pid: number; host: string; expires_at: number } | undefined;
-          return h && { pid: h.pid, host: h.host, expiresAt: h.expires_at };
+          const h = s.lockHolder.get(key) as LockRow | undefined;
+          return h && { pid: h.pid ?? undefined, host: h.host ?? undefined, expiresAt: h.expires_at };
         },
       );
       return createLease(key, length, takenAt, {
@@ -176,8 +196,11 @@ function openDatabase(path: string, busyTimeoutMs: number, name: string, namespa
         key TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL, expires_at INTEGER
       ) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS ${locks} (
-        key TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL, pid INTEGER, host TEXT
+        key TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL, pid INTEGER, host TEXT, start INTEGER
       ) WITHOUT ROWID;`);
+    // Databases created before 0.2 lack the holder's start time.
+    const columns = database.prepare(`PRAGMA table_info(${locks})`).all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'start')) database.exec(`ALTER TABLE ${locks} ADD COLUMN start INTEGER`);
   } catch (error) {
     throw sqliteError(error, name);
   }
@@ -219,14 +242,17 @@ function openDatabase(path: string, busyTimeoutMs: number, name: string, namespa
       `SELECT key FROM ${records} WHERE key > ? AND instr(key, ?) = 1 AND ${live} ORDER BY key LIMIT ${PAGE}`,
     ),
     takeLock: database.prepare(
-      `INSERT INTO ${locks} (key, token, expires_at, pid, host) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO ${locks} (key, token, expires_at, pid, host, start) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at, pid = excluded.pid,
-         host = excluded.host
+         host = excluded.host, start = excluded.start
        WHERE ${locks}.expires_at <= ?`,
     ),
     releaseLock: database.prepare(`DELETE FROM ${locks} WHERE key = ? AND token = ?`),
     extendLock: database.prepare(`UPDATE ${locks} SET expires_at = ? WHERE key = ? AND token = ?`),
-    lockHolder: database.prepare(`SELECT pid, host, expires_at FROM ${locks} WHERE key = ?`),
+    lockHolder: database.prepare(`SELECT token, pid, host, start, expires_at FROM ${locks} WHERE key = ?`),
+    takeOver: database.prepare(
+      `UPDATE ${locks} SET token = ?, expires_at = ?, pid = ?, host = ?, start = ? WHERE key = ? AND token = ?`,
+    ),
   };
 }
 
