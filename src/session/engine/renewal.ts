@@ -170,9 +170,11 @@ export class RenewalEngine {
         );
       }
     }
-    const { store, lock } = this.#o;
+    const { lock } = this.#o;
     const waitStarted = Date.now();
-    const lease = keepAlive(await store.lock(key, lock), Math.max(20, lock.leaseMs / 3));
+    const got = await this.#lockOrAdopt(sessionId, key, stale, force);
+    if (!('release' in got)) return got; // renewed elsewhere while we waited: no lock needed
+    const lease = keepAlive(got, Math.max(20, lock.leaseMs / 3));
     const acquiredAt = Date.now();
     const timing: Timing = { lockWaitMs: acquiredAt - waitStarted };
     let handedOver = false;
@@ -182,6 +184,54 @@ export class RenewalEngine {
       return outcome.tokens;
     } finally {
       if (!handedOver) await this.#release(lease, sessionId);
+    }
+  }
+
+  /**
+   * The store's lock on `key`; or, on a store that announces writes (`watch`), the token another
+   * process renewed while this one waited, as soon as it is announced: a fleet waiting on one
+   * renewal then takes up its result at once instead of queueing for the lock one by one.
+   */
+  async #lockOrAdopt(
+    sessionId: string,
+    key: string,
+    stale: TokenSet | undefined,
+    force: boolean,
+  ): Promise<Lease | TokenSet> {
+    const { store, lock, refreshSkewMs, binding } = this.#o;
+    if (store.watch === undefined || (force && stale === undefined)) return store.lock(key, lock);
+    const adoptedNow = new AbortController();
+    let adopted: TokenSet | undefined;
+    const check = async () => {
+      const entry = await store.get(key).catch(() => undefined);
+      if (entry === undefined || adopted !== undefined) return;
+      let rec: SessionRecord;
+      try {
+        rec = decodeSession(key, entry.value);
+        checkBinding(rec, binding, sessionId, key);
+      } catch {
+        return; // the lock holder's re-read reports it
+      }
+      if (rec.status !== 'active' || rec.renewing !== undefined || hasEnded(rec)) return;
+      if (rec.tokens.needsRenewal(refreshSkewMs)) return;
+      if (stale !== undefined && rec.tokens.accessToken === stale.accessToken) return;
+      adopted = rec.tokens;
+      this.#hooks.apply(sessionId, rec);
+      adoptedNow.abort();
+    };
+    const stop = store.watch((changed) => {
+      if (changed === undefined || changed === key) void check();
+    });
+    try {
+      const lease = await store.lock(key, { ...lock, signal: adoptedNow.signal });
+      if (adopted === undefined) return lease;
+      await this.#release(lease, sessionId); // told and taken at the same moment: the news wins
+      return adopted;
+    } catch (error) {
+      if (adopted !== undefined) return adopted;
+      throw error;
+    } finally {
+      stop();
     }
   }
 

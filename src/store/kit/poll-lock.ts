@@ -1,30 +1,68 @@
 import { type LockHolder, LockTimeoutError } from '../../errors.js';
 import type { LockOptions } from '../types.js';
-import { lockOptions, sleep } from './records.js';
+import { lockOptions } from './records.js';
 
 const MAX_POLL_MS = 25;
+/** With wake-ups, polling is only the safety net for a lost message: it can back off further. */
+const MAX_POLL_WITH_WAKE_MS = 200;
+
+/**
+ * Subscribes to "the lock may be free now" (a release announced by the backend: Redis pub/sub,
+ * PostgreSQL `NOTIFY`). Calls `notify` on each; returns a function that unsubscribes.
+ */
+export type LockWake = (notify: () => void) => () => void;
 
 /**
  * The waiting part of a lease lock whose backend can only "try": tries at once, then backs off
  * (1 ms doubling to 25 ms, with jitter) until `waitMs`, then throws `TOKENKEEPER_LOCK_TIMEOUT`
- * with whatever the backend says about the holder.
+ * with whatever the backend says about the holder. With `wake`, a waiter tries again as soon
+ * as the backend announces a release, and polls (up to every 200 ms) only in case an
+ * announcement is lost.
  */
 export async function pollLock<T>(
   key: string,
   options: LockOptions | undefined,
   tryAcquire: (leaseMs: number) => Promise<T | undefined>,
   holder: () => Promise<LockHolder | undefined> = async () => undefined,
+  wake?: LockWake,
 ): Promise<T> {
   const { leaseMs, waitMs, signal } = lockOptions(options);
   const deadline = Date.now() + waitMs;
+  const maxPoll = wake ? MAX_POLL_WITH_WAKE_MS : MAX_POLL_MS;
   let poll = 1;
-  for (;;) {
-    signal?.throwIfAborted();
-    const got = await tryAcquire(leaseMs);
-    if (got !== undefined) return got;
-    const now = Date.now();
-    if (now >= deadline) throw new LockTimeoutError(key, waitMs, await holder().catch(() => undefined));
-    await sleep(Math.max(1, Math.min(poll + Math.random() * poll, deadline - now)), signal);
-    poll = Math.min(poll * 2, MAX_POLL_MS);
+  let woken = false;
+  let interrupt: (() => void) | undefined;
+  const unsubscribe = wake?.(() => {
+    woken = true;
+    interrupt?.();
+  });
+  try {
+    for (;;) {
+      signal?.throwIfAborted();
+      woken = false;
+      const got = await tryAcquire(leaseMs);
+      if (got !== undefined) return got;
+      const now = Date.now();
+      if (now >= deadline) throw new LockTimeoutError(key, waitMs, await holder().catch(() => undefined));
+      if (woken) continue; // released while we were trying: try again at once
+      await new Promise<void>((resolve, reject) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', aborted);
+          interrupt = undefined;
+          resolve();
+        };
+        const aborted = () => {
+          done();
+          reject(signal?.reason);
+        };
+        const timer = setTimeout(done, Math.max(1, Math.min(poll + Math.random() * poll, deadline - now)));
+        interrupt = done;
+        signal?.addEventListener('abort', aborted, { once: true });
+      });
+      poll = woken ? 1 : Math.min(poll * 2, maxPoll);
+    }
+  } finally {
+    unsubscribe?.();
   }
 }

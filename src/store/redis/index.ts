@@ -16,10 +16,21 @@ import {
   randomToken,
   versionConflict,
 } from '../kit/records.js';
-import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
+import type {
+  ChangeListener,
+  DeleteOptions,
+  Lease,
+  LockOptions,
+  SetOptions,
+  Store,
+  StoreEntry,
+  StoreRecord,
+} from '../types.js';
 
 /** The ioredis client or cluster a store uses: anything with these commands. */
 type RedisLike = Pick<Redis, 'get' | 'set' | 'del' | 'eval' | 'evalsha' | 'scan' | 'quit' | 'status' | 'config'> & {
+  /** A new connection with the same options (ioredis `Redis` and `Cluster` have it): the subscriber. */
+  duplicate?: (override?: Partial<RedisOptions>) => Redis;
   nodes?: (role?: 'master') => RedisLike[];
   options?: { host?: string; port?: number };
 };
@@ -78,6 +89,7 @@ if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= ver then return {-1, ver} end
 local nv = ver + 1
 local payload = '{"v":' .. nv .. ',' .. ARGV[2]
 if ARGV[3] ~= '' then redis.call('SET', KEYS[1], payload, 'PX', ARGV[3]) else redis.call('SET', KEYS[1], payload) end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return {nv, 0}`);
 
 const DELETE_SCRIPT = script(`${READ_VERSION}
@@ -92,10 +104,22 @@ if ARGV[1] ~= '' then
   if tonumber(ARGV[1]) ~= ver then return {-1, ver} end
 end
 redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return {1, ver or 0}`);
 
+// DEL whatever is at the key (a corrupt value too), announcing it.
+const REMOVE_SCRIPT = script(`
+local n = redis.call('DEL', KEYS[1])
+if n > 0 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+return n`);
+
+// Frees the lock only for its holder, and tells waiters (pub/sub) so they need not poll.
 const RELEASE_SCRIPT = script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
 return 0`);
 
 // Only while the key still holds our token: once it expired, someone may have held it since.
@@ -184,6 +208,51 @@ export function redisStore(options: RedisStoreOptions): Store {
   const lockKey = (key: string) => `${prefix}{${key}}:l`;
   let closed = false;
 
+  // Announcements on one channel per namespace: ["r", store, key] when a record was written or
+  // deleted, ["l", store, key] when a lock was released. `store` tells our own apart.
+  const channel = `${prefix}events`;
+  const me = randomToken().slice(0, 12);
+  const announce = (kind: 'r' | 'l', key: string) => JSON.stringify([kind, me, key]);
+  const watchers = new Set<ChangeListener>();
+  const lockWaiters = new Map<string, Set<() => void>>();
+  let subscriber: Redis | undefined;
+  /** Subscribes once, on a connection of its own (ioredis subscribes again after a reconnect). */
+  const listen = () => {
+    if (subscriber !== undefined || closed || typeof client.duplicate !== 'function') return;
+    try {
+      subscriber = client.duplicate({ enableOfflineQueue: true, lazyConnect: false, maxRetriesPerRequest: null });
+    } catch {
+      return; // no events: waiters poll, as they always can
+    }
+    subscriber.on('error', () => {}); // a lost connection only means polling until it is back
+    subscriber.subscribe(channel).catch(() => {});
+    subscriber.on('message', (_channel: string, message: string) => {
+      let kind: unknown;
+      let from: unknown;
+      let key: unknown;
+      try {
+        [kind, from, key] = JSON.parse(message) as unknown[];
+      } catch {
+        return;
+      }
+      if (typeof key !== 'string') return;
+      if (kind === 'l') for (const wake of lockWaiters.get(key) ?? []) wake();
+      else if (kind === 'r' && from !== me) for (const listener of watchers) listener(key);
+    });
+  };
+  const wakeOnRelease =
+    (key: string) =>
+    (notify: () => void): (() => void) => {
+      listen();
+      const waiters = lockWaiters.get(key) ?? new Set<() => void>();
+      lockWaiters.set(key, waiters);
+      waiters.add(notify);
+      return () => {
+        waiters.delete(notify);
+        if (waiters.size === 0 && lockWaiters.get(key) === waiters) lockWaiters.delete(key);
+      };
+    };
+
   // The store's own client has no offline queue: wait (bounded) for it to connect, so a
   // store used right after creation, or during a reconnect, does not fail needlessly.
   // Every operation waiting for the connection shares one wait (one 'ready' listener), so 500
@@ -268,7 +337,7 @@ export function redisStore(options: RedisStoreOptions): Store {
       const body = `"e":${expiresAt ?? 'null'},"d":${JSON.stringify(copyRecord(value))}}`;
       const ttl = setOptions?.ttlMs === undefined ? '' : String(Math.ceil(setOptions.ttlMs));
       const [version, current] = (await run(key, () =>
-        SET_SCRIPT(client, [recordKey(key)], [setOptions?.ifVersion ?? '', body, ttl]),
+        SET_SCRIPT(client, [recordKey(key)], [setOptions?.ifVersion ?? '', body, ttl, channel, announce('r', key)]),
       )) as [number, number];
       if (version === -2) throw corrupt(key, where, 'a value tokenkeeper did not write');
       if (version === -1) throw versionConflict(key, setOptions?.ifVersion as number, current);
@@ -280,9 +349,13 @@ export function redisStore(options: RedisStoreOptions): Store {
       checkDeleteOptions(deleteOptions);
       // Without a version to check, whatever is at the key goes, a corrupt value or one of
       // another Redis type too (Redis expires records itself: nothing expired is left to count).
-      if (deleteOptions?.ifVersion === undefined) return (await run(key, () => client.del(recordKey(key)))) > 0;
+      if (deleteOptions?.ifVersion === undefined) {
+        return (
+          ((await run(key, () => REMOVE_SCRIPT(client, [recordKey(key)], [channel, announce('r', key)]))) as number) > 0
+        );
+      }
       const [result, current] = (await run(key, () =>
-        DELETE_SCRIPT(client, [recordKey(key)], [deleteOptions?.ifVersion ?? '']),
+        DELETE_SCRIPT(client, [recordKey(key)], [deleteOptions.ifVersion as number, channel, announce('r', key)]),
       )) as [number, number];
       if (result === -2) throw corrupt(key, where, 'a value tokenkeeper did not write');
       if (result === -1) throw versionConflict(key, deleteOptions?.ifVersion as number, current);
@@ -325,18 +398,29 @@ export function redisStore(options: RedisStoreOptions): Store {
           const h = JSON.parse(held) as { pid?: number; host?: string };
           return { pid: h.pid, host: h.host };
         },
+        wakeOnRelease(key),
       );
       return createLease(key, length, takenAt, {
         release: async () => {
-          await run(key, () => RELEASE_SCRIPT(client, [rk], [value]));
+          await run(key, () => RELEASE_SCRIPT(client, [rk], [value, channel, announce('l', key)]));
         },
         renew: async (leaseMs) => (await run(key, () => EXTEND_SCRIPT(client, [rk], [value, leaseMs]))) === 1,
       });
     },
 
+    /** Other processes' writes and deletes, announced over Redis pub/sub (see the class docs). */
+    watch(listener: ChangeListener): () => void {
+      listen();
+      watchers.add(listener);
+      return () => watchers.delete(listener);
+    },
+
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      watchers.clear();
+      lockWaiters.clear();
+      await subscriber?.quit().catch(() => {});
       if (owned) await client.quit().catch(() => {});
     },
   };
