@@ -2,6 +2,7 @@
 import { benchBrowser } from './browser.js';
 import { benchServerStores } from './server-stores.js';
 import { benchSessions } from './sessions.js';
+import { benchStall } from './stall.js';
 import { benchStores } from './stores.js';
 
 const only = process.argv[2];
@@ -9,6 +10,7 @@ const groups: Record<string, () => Promise<void>> = {
   stores: benchStores,
   'server-stores': benchServerStores,
   sessions: benchSessions,
+  stall: benchStall,
   browser: benchBrowser,
 };
 

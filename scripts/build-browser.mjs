@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
-const BUDGET_BYTES = Number(process.env.TOKENKEEPER_SIZE_BUDGET ?? 24 * 1024);
+const BUDGET_BYTES = Number(process.env.TOKENKEEPER_SIZE_BUDGET ?? 25 * 1024);
 const common = {
   bundle: true,
   minify: true,

@@ -73,6 +73,14 @@ export interface Lease {
    * the session engine extends before each refresh request and sends nothing on false.
    */
   extend(leaseMs?: number): Promise<boolean>;
+  /**
+   * How the lock became free for this holder, where the store can tell: `released` (the last
+   * holder let go, or the lock was never held), `gone` (the last holder's process is known to
+   * have ended: a closed tab, a dead pid on this host) or `expired` (the last holder's lease ran
+   * out, and it may still be running). Undefined when the store cannot tell (Redis). The session
+   * engine waits longer before resending a marked refresh unless it is `released` or `gone`.
+   */
+  readonly predecessor?: 'released' | 'gone' | 'expired';
 }
 
 /** What a store can promise, so the session layer and users can tell. */

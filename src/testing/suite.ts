@@ -425,6 +425,15 @@ export function defineStoreConformance(
         await (await store.lock('released', { waitMs: 0 })).release();
       });
 
+      it('says how a lock became free, where it can tell: released after a release', async () => {
+        const first = await store.lock('predecessor');
+        await first.release();
+        const second = await store.lock('predecessor');
+        expect([undefined, 'released', 'gone', 'expired']).toContain(first.predecessor as string);
+        expect([undefined, 'released']).toContain(second.predecessor as string);
+        await second.release();
+      });
+
       it('locks keys independently', async () => {
         const a = await store.lock('a');
         const b = await store.lock('b', { waitMs: 0 });

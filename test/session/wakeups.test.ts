@@ -1,18 +1,25 @@
-// Waiters woken by events, not polling (Redis pub/sub): a process waiting to renew a session
+// Waiters woken by events, not polling (Redis pub/sub, PostgreSQL NOTIFY): a process waiting to renew a session
 // that another process renewed takes up the new token as soon as it is announced, without
 // queueing for the lock; a released lock wakes its waiters; a lost announcement or a Redis
 // restart only means polling until the lock is free.
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { postgresStore } from '../../src/exports/postgres.js';
 import { redisStore } from '../../src/exports/redis.js';
 import { type Lease, type LockOptions, SessionManager, type Store } from '../../src/index.js';
 import { startPrivateRedis } from '../helpers/private-redis.js';
-import { deleteRedisPrefixes, REDIS_URL, runId } from '../helpers/services.js';
+import { DATABASE_URL, deleteRedisPrefixes, REDIS_URL, runId } from '../helpers/services.js';
 import { useFakeAuthServer } from '../helpers/session-fixture.js';
 
 const fx = useFakeAuthServer();
 const namespaces: string[] = [];
-afterAll(() => deleteRedisPrefixes(namespaces.map((n) => `${n}:`)));
+const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 20 });
+afterAll(async () => {
+  await deleteRedisPrefixes(namespaces.map((n) => `${n}:`));
+  for (const n of namespaces) await pool.query(`DROP TABLE IF EXISTS "${n}_records", "${n}_records_locks"`);
+  await pool.end();
+});
 
 function namespace(): string {
   const ns = runId();
@@ -41,14 +48,19 @@ function counting(inner: Store): Store & { locks: number } {
   return counted;
 }
 
-describe('Redis announcements', () => {
+const backends: [string, (ns: string) => Store][] = [
+  ['Redis', (ns) => redisStore({ url: REDIS_URL, namespace: ns })],
+  ['PostgreSQL', (ns) => postgresStore({ pool, namespace: ns })],
+];
+
+describe.each(backends)('%s announcements', (_label, open) => {
   it("processes waiting for the lock take up another process's renewed token when it is written, instead of queueing for the lock", async () => {
     const ns = namespace();
-    const a = new SessionManager(fx.options({ store: redisStore({ url: REDIS_URL, namespace: ns }) }));
+    const a = new SessionManager(fx.options({ store: open(ns) }));
     await a.adopt('shared', fx.as.issue({ expiresIn: 0 }));
     fx.as.resetCounts();
     fx.as.latencyMs = 600;
-    const stores = Array.from({ length: 5 }, () => counting(redisStore({ url: REDIS_URL, namespace: ns })));
+    const stores = Array.from({ length: 5 }, () => counting(open(ns)));
     const waiters = stores.map((store) => new SessionManager(fx.options({ store })));
     const sessions = await Promise.all(waiters.map((m) => m.get('shared')));
     const first = (await a.get('shared'))?.getAccessToken() as Promise<string>;
@@ -59,12 +71,13 @@ describe('Redis announcements', () => {
     expect(fx.as.counts.refresh).toBe(1);
     // Queueing, each would take the lock in turn to read the record again (5 locks). Told of the
     // write, they read it at once; at most one wins the race with the announcement of the release.
-    expect(stores.reduce((n, s) => n + s.locks, 0)).toBeLessThanOrEqual(1);
+    const locks = stores.reduce((n, s) => n + s.locks, 0);
+    expect(locks).toBeLessThanOrEqual(1);
     await Promise.all([a.store.close(), ...stores.map((s) => s.close())]);
   });
 
   it('a released lock wakes its waiters at once, however long they waited', async () => {
-    const store = redisStore({ url: REDIS_URL, namespace: namespace() });
+    const store = open(namespace());
     try {
       for (let trial = 0; trial < 3; trial++) {
         const held = await store.lock('wake');
@@ -81,7 +94,9 @@ describe('Redis announcements', () => {
       await store.close();
     }
   });
+});
 
+describe('Redis announcements lost', () => {
   it('a lost announcement (a lock freed without one) only means polling: the waiter still gets it', async () => {
     const ns = namespace();
     const store = redisStore({ url: REDIS_URL, namespace: ns });

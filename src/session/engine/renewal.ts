@@ -38,10 +38,11 @@ import { reauthRequired } from '../session.js';
  *    waits (bounded) for that holder's write instead of refreshing: it may be retrying a write
  *    the store refused, or its request may still be in flight (its heartbeat may have failed
  *    while the server was slow). So it sends the same refresh token again only once that request
- *    must have ended: `requestTimeoutMs` plus a margin after it took the lock (the earlier
- *    holder sent before its lease ended, so before then, and aborts its request after
- *    `requestTimeoutMs`), or at once within `rotationGraceMs`, where the server accepts the
- *    token twice. An `invalid_grant` then marks the session `reauth-required` with the reason
+ *    must have ended: at once when the store says the earlier holder let go of the lock or is
+ *    gone (`Lease.predecessor`), else `requestTimeoutMs` plus a margin after it took the lock
+ *    (the earlier holder sent before its lease ended, so before then, and aborts its request
+ *    after `requestTimeoutMs`); or at once within `rotationGraceMs`, where the server accepts
+ *    the token twice. An `invalid_grant` then marks the session `reauth-required` with the reason
  *    `renewal-interrupted`.
  * 4. **Writes are fenced by compare-and-set** on the version read under the lock: a holder whose
  *    lease ran out can never overwrite a newer record.
@@ -190,7 +191,9 @@ export class RenewalEngine {
   /**
    * The store's lock on `key`; or, on a store that announces writes (`watch`), the token another
    * process renewed while this one waited, as soon as it is announced: a fleet waiting on one
-   * renewal then takes up its result at once instead of queueing for the lock one by one.
+   * renewal then takes up its result at once instead of queueing for the lock one by one. News
+   * stops the lock wait before the store can act on the same announcement, so reading it never
+   * races a lock taken for nothing.
    */
   async #lockOrAdopt(
     sessionId: string,
@@ -198,41 +201,45 @@ export class RenewalEngine {
     stale: TokenSet | undefined,
     force: boolean,
   ): Promise<Lease | TokenSet> {
-    const { store, lock, refreshSkewMs, binding } = this.#o;
-    if (store.watch === undefined || (force && stale === undefined)) return store.lock(key, lock);
-    const adoptedNow = new AbortController();
-    let adopted: TokenSet | undefined;
-    const check = async () => {
-      const entry = await store.get(key).catch(() => undefined);
-      if (entry === undefined || adopted !== undefined) return;
-      let rec: SessionRecord;
+    const { store, lock } = this.#o;
+    const watch = store.watch?.bind(store);
+    if (watch === undefined || (force && stale === undefined)) return store.lock(key, lock);
+    const deadline = Date.now() + lock.waitMs;
+    for (;;) {
+      const news = new AbortController();
+      const stop = watch((changed) => {
+        if (changed === undefined || changed === key) news.abort();
+      });
       try {
-        rec = decodeSession(key, entry.value);
-        checkBinding(rec, binding, sessionId, key);
-      } catch {
-        return; // the lock holder's re-read reports it
+        return await store.lock(key, { ...lock, waitMs: Math.max(0, deadline - Date.now()), signal: news.signal });
+      } catch (error) {
+        if (!news.signal.aborted) throw error;
+      } finally {
+        stop();
       }
-      if (rec.status !== 'active' || rec.renewing !== undefined || hasEnded(rec)) return;
-      if (rec.tokens.needsRenewal(refreshSkewMs)) return;
-      if (stale !== undefined && rec.tokens.accessToken === stale.accessToken) return;
-      adopted = rec.tokens;
-      this.#hooks.apply(sessionId, rec);
-      adoptedNow.abort();
-    };
-    const stop = store.watch((changed) => {
-      if (changed === undefined || changed === key) void check();
-    });
-    try {
-      const lease = await store.lock(key, { ...lock, signal: adoptedNow.signal });
-      if (adopted === undefined) return lease;
-      await this.#release(lease, sessionId); // told and taken at the same moment: the news wins
-      return adopted;
-    } catch (error) {
-      if (adopted !== undefined) return adopted;
-      throw error;
-    } finally {
-      stop();
+      const renewed = await this.#renewedElsewhere(sessionId, key, stale);
+      if (renewed !== undefined) return renewed;
+      // Not usable yet (the announcement was the renewal mark, say): wait again. News missed
+      // between the two waits only means taking the lock and reading the record under it.
     }
+  }
+
+  /** The stored token, if another holder renewed the session and it is usable now. */
+  async #renewedElsewhere(sessionId: string, key: string, stale: TokenSet | undefined): Promise<TokenSet | undefined> {
+    const entry = await this.#o.store.get(key).catch(() => undefined);
+    if (entry === undefined) return undefined;
+    let rec: SessionRecord;
+    try {
+      rec = decodeSession(key, entry.value);
+      checkBinding(rec, this.#o.binding, sessionId, key);
+    } catch {
+      return undefined; // the lock holder's read reports it
+    }
+    if (rec.status !== 'active' || rec.renewing !== undefined || hasEnded(rec)) return undefined;
+    if (rec.tokens.needsRenewal(this.#o.refreshSkewMs)) return undefined;
+    if (stale !== undefined && rec.tokens.accessToken === stale.accessToken) return undefined;
+    this.#hooks.apply(sessionId, rec);
+    return rec.tokens;
   }
 
   async #renewLocked(
@@ -259,7 +266,7 @@ export class RenewalEngine {
       }
       let interrupted = false;
       if (rec.renewing !== undefined) {
-        if (rec.renewing.by !== this.#holder && (await this.#awaitChange(key, entry.version, acquiredAt))) {
+        if (rec.renewing.by !== this.#holder && (await this.#awaitChange(key, entry.version, acquiredAt, lease))) {
           continue; // the other holder's write landed: read it
         }
         interrupted = true;
@@ -437,9 +444,12 @@ export class RenewalEngine {
    * a grace window the wait lasts until that holder's request, if one is still in flight, must
    * have ended (see the class comment, point 3).
    */
-  async #awaitChange(key: string, version: number, acquiredAt: number): Promise<boolean> {
+  async #awaitChange(key: string, version: number, acquiredAt: number, lease: Lease): Promise<boolean> {
     const { undecidedWaitMs, rotationGraceMs, requestTimeoutMs } = this.#o;
-    const inFlightUntil = rotationGraceMs > 0 ? 0 : acquiredAt + requestTimeoutMs + fenceMarginMs(requestTimeoutMs);
+    // Its holder let go of the lock, or is known to be gone: no request of its can be in flight.
+    const ended = lease.predecessor === 'released' || lease.predecessor === 'gone';
+    const inFlightUntil =
+      rotationGraceMs > 0 || ended ? 0 : acquiredAt + requestTimeoutMs + fenceMarginMs(requestTimeoutMs);
     const deadline = Math.max(Date.now() + undecidedWaitMs, inFlightUntil);
     let delay = 50;
     while (Date.now() < deadline) {

@@ -119,22 +119,29 @@ export class WebLocks {
       void release();
     };
     let timer = setTimeout(expire, leaseMs);
-    return createLease(key, leaseMs, takenAt, {
-      release: async () => {
-        clearTimeout(timer);
-        const wasHeld = state === 'held';
-        state = 'released';
-        if (wasHeld) await release();
+    // A Web Lock is free only once its holder let go, or its tab ended: never under a live holder.
+    return createLease(
+      key,
+      leaseMs,
+      takenAt,
+      {
+        release: async () => {
+          clearTimeout(timer);
+          const wasHeld = state === 'held';
+          state = 'released';
+          if (wasHeld) await release();
+        },
+        // A lease that ran out freed its Web Lock: another tab may have held it since, so it is
+        // never ours again (a holder that extends to fence its next request must learn that).
+        renew: async (next) => {
+          if (state !== 'held') return false;
+          clearTimeout(timer);
+          timer = setTimeout(expire, next);
+          return true;
+        },
       },
-      // A lease that ran out freed its Web Lock: another tab may have held it since, so it is
-      // never ours again (a holder that extends to fence its next request must learn that).
-      renew: async (next) => {
-        if (state !== 'held') return false;
-        clearTimeout(timer);
-        timer = setTimeout(expire, next);
-        return true;
-      },
-    });
+      'released',
+    );
   }
 }
 

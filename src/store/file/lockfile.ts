@@ -38,19 +38,32 @@ export async function acquireFileLock(
   const token = randomToken();
   const deadline = Date.now() + opts.waitMs;
   let poll = 1;
+  // How the lock became free: what we broke ourselves, or what we last saw there. One host, one
+  // clock: a lock taken before the last holder's lease could end was let go (or its holder died).
+  let broken: 'gone' | 'expired' | undefined;
+  let lastSeen: Owner | undefined;
   // Every round that does not take the lock sleeps and checks the deadline, whatever sits at
   // `path` (junk that can be neither read nor broken must not spin a core past waitMs).
   for (;;) {
     opts.signal?.throwIfAborted();
     const owner: Owner = { token, ...currentProcess(), expiresAt: Date.now() + opts.leaseMs };
-    if (await createExclusive(path, owner)) return fileLease(path, key, owner, opts.leaseMs);
+    if (await createExclusive(path, owner)) {
+      const predecessor =
+        broken ?? (lastSeen === undefined || Date.now() < lastSeen.expiresAt ? 'released' : 'expired');
+      return fileLease(path, key, owner, opts.leaseMs, predecessor);
+    }
     const current = await readOwner(path);
+    lastSeen = current;
+    broken = undefined;
     // A lease that ended, or one whose holder on this host is gone (killed, crashed): break it.
     const free = (o: Owner) => o.expiresAt <= Date.now() || holderGone(o);
     if (current !== undefined && free(current)) {
       const broke = await withBreaker(path, async () => {
         const again = await readOwner(path);
-        if (again?.token === current.token && free(again)) await unlinkQuiet(path);
+        if (again?.token === current.token && free(again)) {
+          broken = again.expiresAt <= Date.now() ? 'expired' : 'gone';
+          await unlinkQuiet(path);
+        }
       });
       if (broke && (await readOwner(path)) === undefined) continue; // broken: try at once
     }
@@ -65,35 +78,41 @@ export async function acquireFileLock(
   }
 }
 
-function fileLease(path: string, key: string, owner: Owner, length: number): Lease {
-  return createLease(key, length, owner.expiresAt - length, {
-    async release() {
-      // Retry for a while if a breaker is busy; if it never frees, leave the lock to expire
-      // rather than remove a lock that may no longer be ours.
-      for (let i = 0; i < 200; i++) {
-        const done = await withBreaker(path, async () => {
-          if ((await readOwner(path))?.token === owner.token) await unlinkQuiet(path);
-        });
-        if (done) return;
-        await sleep(5);
-      }
+function fileLease(path: string, key: string, owner: Owner, length: number, predecessor: Lease['predecessor']): Lease {
+  return createLease(
+    key,
+    length,
+    owner.expiresAt - length,
+    {
+      async release() {
+        // Retry for a while if a breaker is busy; if it never frees, leave the lock to expire
+        // rather than remove a lock that may no longer be ours.
+        for (let i = 0; i < 200; i++) {
+          const done = await withBreaker(path, async () => {
+            if ((await readOwner(path))?.token === owner.token) await unlinkQuiet(path);
+          });
+          if (done) return;
+          await sleep(5);
+        }
+      },
+      async renew(leaseMs) {
+        for (let i = 0; i < 200; i++) {
+          let extended = false;
+          const done = await withBreaker(path, async () => {
+            if ((await readOwner(path))?.token !== owner.token) return;
+            const next = { ...owner, expiresAt: Date.now() + leaseMs };
+            await replaceAtomically(path, next);
+            owner.expiresAt = next.expiresAt;
+            extended = true;
+          });
+          if (done) return extended;
+          await sleep(5);
+        }
+        return false;
+      },
     },
-    async renew(leaseMs) {
-      for (let i = 0; i < 200; i++) {
-        let extended = false;
-        const done = await withBreaker(path, async () => {
-          if ((await readOwner(path))?.token !== owner.token) return;
-          const next = { ...owner, expiresAt: Date.now() + leaseMs };
-          await replaceAtomically(path, next);
-          owner.expiresAt = next.expiresAt;
-          extended = true;
-        });
-        if (done) return extended;
-        await sleep(5);
-      }
-      return false;
-    },
-  });
+    predecessor,
+  );
 }
 
 /** Runs `fn` under the breaker guard of `path`; false (without running it) if the guard is busy. */

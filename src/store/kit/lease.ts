@@ -21,15 +21,23 @@ export interface LeaseBackend {
  * - `expiresAt` counts from before the request that took or renewed the lock was sent, so the end
  *   the holder believes in is never later than the end the backend enforces;
  * - `extend()` without an argument renews for the length the lease was taken with;
- * - `extend()` after `release()` is false without asking the backend; `release()` runs once.
+ * - `extend()` after `release()` is false without asking the backend; `release()` runs once;
+ * - `predecessor` says how the lock became free, if the store knows (see `Lease.predecessor`).
  *
  * @param takenAt when the request that took the lock was sent (`Date.now()` before sending)
  */
-export function createLease(key: string, leaseMs: number, takenAt: number, backend: LeaseBackend): Lease {
+export function createLease(
+  key: string,
+  leaseMs: number,
+  takenAt: number,
+  backend: LeaseBackend,
+  predecessor?: Lease['predecessor'],
+): Lease {
   let expiresAt = takenAt + leaseMs;
   let released: Promise<void> | undefined;
   return {
     key,
+    predecessor,
     get expiresAt() {
       return expiresAt;
     },
@@ -79,6 +87,7 @@ export function keepAlive(lease: Lease, everyMs: number): KeptLease {
   schedule();
   return {
     key: lease.key,
+    predecessor: lease.predecessor,
     get expiresAt() {
       return lease.expiresAt;
     },

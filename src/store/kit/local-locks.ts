@@ -29,7 +29,7 @@ export class LocalLocks {
       if (held === undefined || held.expiresAt <= now) {
         const mine: Held = { token: randomToken(), expiresAt: now + leaseMs };
         this.#held.set(key, mine);
-        return this.#lease(key, mine, leaseMs);
+        return this.#lease(key, mine, leaseMs, held === undefined ? 'released' : 'expired');
       }
       if (now >= deadline) {
         throw new LockTimeoutError(key, waitMs, {
@@ -41,21 +41,27 @@ export class LocalLocks {
     }
   }
 
-  #lease(key: string, held: Held, length: number): Lease {
-    return createLease(key, length, held.expiresAt - length, {
-      release: async () => {
-        if (this.#held.get(key) === held) {
-          this.#held.delete(key);
-          this.#wake(key);
-        }
+  #lease(key: string, held: Held, length: number, predecessor: Lease['predecessor']): Lease {
+    return createLease(
+      key,
+      length,
+      held.expiresAt - length,
+      {
+        release: async () => {
+          if (this.#held.get(key) === held) {
+            this.#held.delete(key);
+            this.#wake(key);
+          }
+        },
+        // An ended lease that nobody took yet is still ours; one that was released or taken is not.
+        renew: async (leaseMs) => {
+          if (this.#held.get(key) !== held) return false;
+          held.expiresAt = Date.now() + leaseMs;
+          return true;
+        },
       },
-      // An ended lease that nobody took yet is still ours; one that was released or taken is not.
-      renew: async (leaseMs) => {
-        if (this.#held.get(key) !== held) return false;
-        held.expiresAt = Date.now() + leaseMs;
-        return true;
-      },
-    });
+      predecessor,
+    );
   }
 
   #wait(key: string, ms: number, signal?: AbortSignal): Promise<void> {

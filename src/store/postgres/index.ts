@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
@@ -16,7 +17,16 @@ import {
   versionConflict,
 } from '../kit/records.js';
 import { planDelete, readStored } from '../kit/write.js';
-import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
+import type {
+  ChangeListener,
+  DeleteOptions,
+  Lease,
+  LockOptions,
+  SetOptions,
+  Store,
+  StoreEntry,
+  StoreRecord,
+} from '../types.js';
 
 export type PostgresConnection =
   | {
@@ -128,6 +138,71 @@ export function postgresStore(
   let ready: Promise<void> | undefined;
   let closed = false;
   const locks = lockSql(lockTable(options));
+
+  // Lock releases are announced with NOTIFY on a channel per table (["l", store, key]) and heard
+  // on a connection of its own (LISTEN), made on first need and made again after it drops.
+  const channel = `tk_${createHash('sha256').update(table).digest('hex').slice(0, 24)}`;
+  const me = randomToken().slice(0, 12);
+  const watchers = new Set<ChangeListener>();
+  const lockWaiters = new Map<string, Set<() => void>>();
+  let listener: pg.Client | undefined;
+  let listening = false;
+  const listen = () => {
+    if (listening || closed) return;
+    listening = true;
+    const connect = async (attempt: number): Promise<void> => {
+      if (closed) return;
+      const c = new pg.Client(
+        connection.pool
+          ? (connection.pool as { options?: pg.ClientConfig }).options
+          : { connectionString: connection.connectionString },
+      );
+      c.on('error', () => {});
+      c.on('end', () => {
+        if (listener === c) listener = undefined;
+        if (!closed) setTimeout(() => void connect(1), 500).unref?.(); // polling covers the gap
+      });
+      c.on('notification', (n) => {
+        let kind: unknown;
+        let from: unknown;
+        let key: unknown;
+        try {
+          [kind, from, key] = JSON.parse(n.payload ?? '') as unknown[];
+        } catch {
+          return;
+        }
+        if (kind !== 'l' || typeof key !== 'string') return;
+        // A released renewal lock: the record was probably just written. Watchers hear it
+        // first (a session engine then reads it instead of taking the lock), then lock waiters.
+        if (from !== me) for (const watcher of watchers) watcher(key);
+        for (const wake of lockWaiters.get(key) ?? []) wake();
+      });
+      try {
+        await c.connect();
+        // Listening must never keep the process alive: only pending work does.
+        (c as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream?.unref?.();
+        await c.query(`LISTEN "${channel}"`);
+        if (closed) await c.end();
+        else listener = c;
+      } catch {
+        await c.end().catch(() => {});
+        if (!closed && attempt < 5) setTimeout(() => void connect(attempt + 1), 500 * attempt).unref?.();
+      }
+    };
+    void connect(1);
+  };
+  const wakeOnRelease =
+    (key: string) =>
+    (notify: () => void): (() => void) => {
+      listen();
+      const waiters = lockWaiters.get(key) ?? new Set<() => void>();
+      lockWaiters.set(key, waiters);
+      waiters.add(notify);
+      return () => {
+        waiters.delete(notify);
+        if (waiters.size === 0 && lockWaiters.get(key) === waiters) lockWaiters.delete(key);
+      };
+    };
 
   const prepare = (): Promise<void> => {
     if (closed) return Promise.reject(closedError(name));
@@ -294,13 +369,17 @@ export function postgresStore(
       // The lease is counted from before the query was sent, so the end we believe in is never
       // later than the end PostgreSQL enforces (its own clock, measured when the row was written).
       let takenAt = 0;
+      let predecessor: Lease['predecessor'];
       const length = await pollLock(
         key,
         lockOpts,
         async (leaseMs) => {
           takenAt = Date.now();
           const r = await query(key, locks.takeLock, [key, token, leaseMs, process.pid, host], true);
-          return r.rows.length === 0 ? undefined : leaseMs;
+          if (r.rows.length === 0) return undefined;
+          // A new row: the last holder deleted its own. An updated one: its lease had run out.
+          predecessor = r.rows[0].inserted ? 'released' : 'expired';
+          return leaseMs;
         },
         async () => {
           const r = await query(key, locks.lockHolder, [key], true);
@@ -308,14 +387,23 @@ export function postgresStore(
           if (h === undefined) return undefined;
           return { pid: h.pid ?? undefined, host: h.host ?? undefined, expiresAt: Date.now() + Number(h.remaining) };
         },
+        wakeOnRelease(key),
       );
-      return createLease(key, length, takenAt, {
-        release: async () => {
-          if (!closed) await query(key, locks.releaseLock, [key, token], true); // else the lease ends by itself
+      return createLease(
+        key,
+        length,
+        takenAt,
+        {
+          release: async () => {
+            // else the lease ends by itself
+            if (!closed)
+              await query(key, locks.releaseLock, [key, token, channel, JSON.stringify(['l', me, key])], true);
+          },
+          // Only while the row still carries our token: if it does, nobody else held the lock since.
+          renew: async (leaseMs) => (await query(key, locks.extendLock, [key, token, leaseMs], true)).rows.length > 0,
         },
-        // Only while the row still carries our token: if it does, nobody else held the lock since.
-        renew: async (leaseMs) => (await query(key, locks.extendLock, [key, token, leaseMs], true)).rows.length > 0,
-      });
+        predecessor,
+      );
     },
 
     async purgeExpired(): Promise<number> {
@@ -325,9 +413,22 @@ export function postgresStore(
       return r.rowCount ?? 0;
     },
 
+    /**
+     * Calls `listener` with a key when another process released its lock on it: after a renewal,
+     * the moment its record was written. (Other writes are not announced on PostgreSQL.)
+     */
+    watch(callback: ChangeListener): () => void {
+      listen();
+      watchers.add(callback);
+      return () => watchers.delete(callback);
+    },
+
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      watchers.clear();
+      lockWaiters.clear();
+      await listener?.end().catch(() => {});
       if (owned) await pool.end().catch(() => {});
     },
   };
@@ -399,9 +500,11 @@ function lockSql(locks: string) {
       ON CONFLICT (key) DO UPDATE SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at, pid = EXCLUDED.pid,
         host = EXCLUDED.host
       WHERE l.expires_at <= ${NOW_MS} OR l.token = EXCLUDED.token
-      RETURNING expires_at`,
+      RETURNING expires_at, (xmax = 0) AS inserted`,
     extendLock: `UPDATE ${locks} SET expires_at = ${NOW_MS} + $3 WHERE key = $1 AND token = $2 RETURNING expires_at`,
-    releaseLock: `DELETE FROM ${locks} WHERE key = $1 AND token = $2`,
+    // Frees the lock only for its holder, and tells waiters (NOTIFY on commit) so they need not poll.
+    releaseLock: `WITH d AS (DELETE FROM ${locks} WHERE key = $1 AND token = $2 RETURNING key)
+      SELECT pg_notify($3, $4) FROM d`,
     lockHolder: `SELECT pid, host, expires_at - ${NOW_MS} AS remaining FROM ${locks} WHERE key = $1 AND expires_at > ${NOW_MS}`,
   };
 }

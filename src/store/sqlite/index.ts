@@ -137,18 +137,22 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       const token = randomToken();
       let takenAt = 0;
       const me = currentProcess();
+      let predecessor: Lease['predecessor'];
       const take = (leaseMs: number): boolean => {
         takenAt = Date.now();
         const until = takenAt + leaseMs;
-        if (
-          wrap(key, () => s.takeLock.run(key, token, until, me.pid, me.host, me.start ?? null, takenAt).changes) === 1
-        ) {
-          return true;
+        const held = wrap(key, () => s.lockHolder.get(key) as LockRow | undefined);
+        if (held === undefined || held.expires_at <= takenAt) {
+          const took =
+            wrap(key, () => s.takeLock.run(key, token, until, me.pid, me.host, me.start ?? null, takenAt).changes) ===
+            1;
+          if (took) predecessor = held === undefined ? 'released' : 'expired';
+          return took;
         }
         // Held: if its holder on this host is gone (killed, crashed), take it over at once,
         // only while the row still carries that holder's token.
-        const held = wrap(key, () => s.lockHolder.get(key) as LockRow | undefined);
-        if (held === undefined || !holderGone(held)) return false;
+        if (!holderGone(held)) return false;
+        predecessor = 'gone';
         return (
           wrap(key, () => s.takeOver.run(token, until, me.pid, me.host, me.start ?? null, key, held.token).changes) ===
           1
@@ -163,13 +167,19 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
           return h && { pid: h.pid ?? undefined, host: h.host ?? undefined, expiresAt: h.expires_at };
         },
       );
-      return createLease(key, length, takenAt, {
-        release: async () => {
-          if (!closed) wrap(key, () => s.releaseLock.run(key, token));
+      return createLease(
+        key,
+        length,
+        takenAt,
+        {
+          release: async () => {
+            if (!closed) wrap(key, () => s.releaseLock.run(key, token));
+          },
+          // Only while the row still carries our token: then nobody else held the lock since.
+          renew: async (leaseMs) => wrap(key, () => s.extendLock.run(Date.now() + leaseMs, key, token).changes) === 1,
         },
-        // Only while the row still carries our token: then nobody else held the lock since.
-        renew: async (leaseMs) => wrap(key, () => s.extendLock.run(Date.now() + leaseMs, key, token).changes) === 1,
-      });
+        predecessor,
+      );
     },
 
     async close(): Promise<void> {
