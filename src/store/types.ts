@@ -135,10 +135,11 @@ export interface Store {
   close(): Promise<void>;
   /**
    * Optional: calls `listener` when a key was written or deleted by someone else (another tab of
-   * this origin, for the browser stores), with the key, or `undefined` when any key may have
-   * changed. Returns a function that stops listening. The session manager uses it so idle tabs
-   * pick up a renewed token or a logout without reading the store on every call. Stores that
-   * cannot tell leave it out.
+   * this origin, another process), with the key, or `undefined` when any key may have changed;
+   * a store may also report its own writes, and a spurious call costs the listener one read.
+   * Returns a function that stops listening. The session manager uses it so idle tabs pick up a
+   * renewed token or a logout without reading the store on every call, and so a process waiting
+   * to renew a session takes up another's renewal at once. Stores that cannot tell leave it out.
    */
   watch?(listener: ChangeListener): () => void;
 }

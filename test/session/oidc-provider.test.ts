@@ -113,6 +113,7 @@ describe('against oidc-provider', () => {
     value.tokens.expiresAt = Date.now() - 1000;
     await store.set('tokenkeeper:s:dave', value as never);
     const before = { ...op.counts };
+    const oldRefreshToken = session.tokens.refreshToken;
     const children = Array.from({ length: 4 }, () =>
       startChild('session-worker.ts', ['storm', workerConfig(dir), 'dave', '50']),
     );
@@ -124,7 +125,7 @@ describe('against oidc-provider', () => {
     expect(op.counts.errors - before.errors).toBe(0);
     const tokens = new Set(results.flatMap((r) => JSON.parse(r.stdout.trim().split('\n').pop() as string).tokens));
     expect(tokens.size).toBe(1);
-    expect(session.tokens.refreshToken).not.toBe((await manager.get('dave'))?.tokens.refreshToken);
+    expect((await manager.get('dave'))?.tokens.refreshToken).not.toBe(oldRefreshToken);
   }, 60_000);
 });
 

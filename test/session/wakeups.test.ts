@@ -1,10 +1,16 @@
-// Waiters woken by events, not polling (Redis pub/sub, PostgreSQL NOTIFY): a process waiting to renew a session
+// Waiters woken by events, not polling (Redis pub/sub, PostgreSQL NOTIFY, directory events for
+// the file store): a process waiting to renew a session
 // that another process renewed takes up the new token as soon as it is announced, without
 // queueing for the lock; a released lock wakes its waiters; a lost announcement or a Redis
 // restart only means polling until the lock is free.
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { fileStore } from '../../src/exports/file.js';
 import { postgresStore } from '../../src/exports/postgres.js';
 import { redisStore } from '../../src/exports/redis.js';
 import { type Lease, type LockOptions, SessionManager, type Store } from '../../src/index.js';
@@ -48,7 +54,9 @@ function counting(inner: Store): Store & { locks: number } {
   return counted;
 }
 
+const folder = mkdtempSync(join(tmpdir(), 'tk-wake-'));
 const backends: [string, (ns: string) => Store][] = [
+  ['file store (directory events)', (ns) => fileStore({ path: join(folder, ns) })],
   ['Redis', (ns) => redisStore({ url: REDIS_URL, namespace: ns })],
   ['PostgreSQL', (ns) => postgresStore({ pool, namespace: ns })],
 ];

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { type FSWatcher, promises as fs, watch as watchDirectory } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
@@ -15,7 +15,16 @@ import {
   parseJson,
 } from '../kit/records.js';
 import { planDelete, planSet, readStored, type Stored } from '../kit/write.js';
-import type { DeleteOptions, Lease, LockOptions, SetOptions, Store, StoreEntry, StoreRecord } from '../types.js';
+import type {
+  ChangeListener,
+  DeleteOptions,
+  Lease,
+  LockOptions,
+  SetOptions,
+  Store,
+  StoreEntry,
+  StoreRecord,
+} from '../types.js';
 import { acquireFileLock, NotRegular, readRegularFile } from './lockfile.js';
 import { decodeStem, encodeKey, escapeKey } from './names.js';
 
@@ -118,6 +127,44 @@ export function fileStore(options: FileStoreOptions = {}): Store {
     return ready;
   };
   const recordPath = (key: string) => join(dir, `${encodeKey(key)}.json`);
+
+  // Directory events (inotify, FSEvents): a lock file removed wakes its waiters; a record file
+  // renamed into place tells watchers its key changed. One watcher per store, made on first
+  // need, never keeping the process alive; where the platform has none, waiters poll.
+  const watchers = new Set<ChangeListener>();
+  const lockWaiters = new Map<string, Set<() => void>>();
+  let events: FSWatcher | undefined;
+  const listen = () => {
+    if (events !== undefined || closed) return;
+    try {
+      events = watchDirectory(dir, { persistent: false }, (_event, name) => {
+        if (typeof name !== 'string' || name.startsWith('.')) return;
+        if (name.endsWith('.lock')) for (const wake of lockWaiters.get(name) ?? []) wake();
+        else if (name.endsWith('.json') && watchers.size > 0) {
+          const key = decodeStem(name.slice(0, -'.json'.length));
+          if (key !== undefined) for (const listener of watchers) listener(key);
+        }
+      });
+      events.on('error', () => {
+        events?.close();
+        events = undefined; // polling until the next waiter listens again
+      });
+    } catch {
+      events = undefined;
+    }
+  };
+  const wakeOn =
+    (name: string) =>
+    (notify: () => void): (() => void) => {
+      listen();
+      const waiters = lockWaiters.get(name) ?? new Set<() => void>();
+      lockWaiters.set(name, waiters);
+      waiters.add(notify);
+      return () => {
+        waiters.delete(notify);
+        if (waiters.size === 0 && lockWaiters.get(name) === waiters) lockWaiters.delete(name);
+      };
+    };
 
   const read = async (key: string, file: string): Promise<RecordFile | undefined> => {
     const text = await readRegularFile(file).catch((error) => {
@@ -232,13 +279,28 @@ export function fileStore(options: FileStoreOptions = {}): Store {
       assertValidKey(key);
       const opts = lockOptions(lockOpts);
       await open();
-      return acquireFileLock(join(dir, `${encodeKey(key)}.lock`), key, opts).catch((error) => {
+      const name = `${encodeKey(key)}.lock`;
+      return acquireFileLock(join(dir, name), key, { ...opts, wake: wakeOn(name) }).catch((error) => {
         throw ioError(error, dir, key);
       });
     },
 
+    /**
+     * Calls `listener` with the key of a record file written or deleted in the folder (by any
+     * process, this one too), as the platform's directory events report it.
+     */
+    watch(listener: ChangeListener): () => void {
+      void open().then(listen, () => {});
+      watchers.add(listener);
+      return () => watchers.delete(listener);
+    },
+
     async close(): Promise<void> {
       closed = true;
+      events?.close();
+      events = undefined;
+      watchers.clear();
+      lockWaiters.clear();
     },
   };
 }

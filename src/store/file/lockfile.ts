@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { type LockHolder, LockTimeoutError } from '../../errors.js';
 import { createLease } from '../kit/lease.js';
 import { currentProcess, holderGone } from '../kit/liveness.js';
+import { type LockWake, WakeableSleep } from '../kit/poll-lock.js';
 import { randomToken, sleep } from '../kit/records.js';
 import type { Lease } from '../types.js';
 
@@ -19,6 +20,8 @@ interface Owner {
 /** How long a stale-lock breaker may hold its guard before others may clear it. */
 const BREAKER_LEASE_MS = 5_000;
 const MAX_POLL_MS = 25;
+/** With directory events, polling is only the safety net for a missed one. */
+const MAX_POLL_WITH_WAKE_MS = 200;
 /** How long a lock file we cannot read counts as held after its last change. */
 const FOREIGN_LEASE_MS = 30_000;
 
@@ -33,48 +36,60 @@ const FOREIGN_LEASE_MS = 30_000;
 export async function acquireFileLock(
   path: string,
   key: string,
-  opts: { leaseMs: number; waitMs: number; signal?: AbortSignal | undefined },
+  opts: { leaseMs: number; waitMs: number; signal?: AbortSignal | undefined; wake?: LockWake },
 ): Promise<Lease> {
   const token = randomToken();
   const deadline = Date.now() + opts.waitMs;
-  let poll = 1;
-  // How the lock became free: what we broke ourselves, or what we last saw there. One host, one
-  // clock: a lock taken before the last holder's lease could end was let go (or its holder died).
-  let broken: 'gone' | 'expired' | undefined;
-  let lastSeen: Owner | undefined;
-  // Every round that does not take the lock sleeps and checks the deadline, whatever sits at
-  // `path` (junk that can be neither read nor broken must not spin a core past waitMs).
-  for (;;) {
-    opts.signal?.throwIfAborted();
-    const owner: Owner = { token, ...currentProcess(), expiresAt: Date.now() + opts.leaseMs };
-    if (await createExclusive(path, owner)) {
-      const predecessor =
-        broken ?? (lastSeen === undefined || Date.now() < lastSeen.expiresAt ? 'released' : 'expired');
-      return fileLease(path, key, owner, opts.leaseMs, predecessor);
+  const maxPoll = opts.wake ? MAX_POLL_WITH_WAKE_MS : MAX_POLL_MS;
+  const alarm = new WakeableSleep(opts.wake);
+  try {
+    return await acquire();
+  } finally {
+    alarm.stop();
+  }
+
+  async function acquire(): Promise<Lease> {
+    let poll = 1;
+    // How the lock became free: what we broke ourselves, or what we last saw there. One host, one
+    // clock: a lock taken before the last holder's lease could end was let go (or its holder died).
+    let broken: 'gone' | 'expired' | undefined;
+    let lastSeen: Owner | undefined;
+    // Every round that does not take the lock sleeps and checks the deadline, whatever sits at
+    // `path` (junk that can be neither read nor broken must not spin a core past waitMs).
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      alarm.woken = false;
+      const owner: Owner = { token, ...currentProcess(), expiresAt: Date.now() + opts.leaseMs };
+      if (await createExclusive(path, owner)) {
+        const predecessor =
+          broken ?? (lastSeen === undefined || Date.now() < lastSeen.expiresAt ? 'released' : 'expired');
+        return fileLease(path, key, owner, opts.leaseMs, predecessor);
+      }
+      const current = await readOwner(path);
+      lastSeen = current;
+      broken = undefined;
+      // A lease that ended, or one whose holder on this host is gone (killed, crashed): break it.
+      const free = (o: Owner) => o.expiresAt <= Date.now() || holderGone(o);
+      if (current !== undefined && free(current)) {
+        const broke = await withBreaker(path, async () => {
+          const again = await readOwner(path);
+          if (again?.token === current.token && free(again)) {
+            broken = again.expiresAt <= Date.now() ? 'expired' : 'gone';
+            await unlinkQuiet(path);
+          }
+        });
+        if (broke && (await readOwner(path)) === undefined) continue; // broken: try at once
+      }
+      const now = Date.now();
+      if (now >= deadline) {
+        throw new LockTimeoutError(key, opts.waitMs, current === undefined ? undefined : holderOf(current));
+      }
+      if (alarm.woken) continue; // the lock file went away while we looked: try again at once
+      const jitter = Math.random() * poll;
+      const until = current === undefined || current.expiresAt <= now ? poll + jitter : current.expiresAt - now;
+      await alarm.sleep(Math.max(1, Math.min(poll + jitter, deadline - now, until)), opts.signal);
+      poll = alarm.woken ? 1 : Math.min(poll * 2, maxPoll);
     }
-    const current = await readOwner(path);
-    lastSeen = current;
-    broken = undefined;
-    // A lease that ended, or one whose holder on this host is gone (killed, crashed): break it.
-    const free = (o: Owner) => o.expiresAt <= Date.now() || holderGone(o);
-    if (current !== undefined && free(current)) {
-      const broke = await withBreaker(path, async () => {
-        const again = await readOwner(path);
-        if (again?.token === current.token && free(again)) {
-          broken = again.expiresAt <= Date.now() ? 'expired' : 'gone';
-          await unlinkQuiet(path);
-        }
-      });
-      if (broke && (await readOwner(path)) === undefined) continue; // broken: try at once
-    }
-    const now = Date.now();
-    if (now >= deadline) {
-      throw new LockTimeoutError(key, opts.waitMs, current === undefined ? undefined : holderOf(current));
-    }
-    const jitter = Math.random() * poll;
-    const until = current === undefined || current.expiresAt <= now ? poll + jitter : current.expiresAt - now;
-    await sleep(Math.max(1, Math.min(poll + jitter, deadline - now, until)), opts.signal);
-    poll = Math.min(poll * 2, MAX_POLL_MS);
   }
 }
 

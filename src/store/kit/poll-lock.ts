@@ -30,39 +30,60 @@ export async function pollLock<T>(
   const deadline = Date.now() + waitMs;
   const maxPoll = wake ? MAX_POLL_WITH_WAKE_MS : MAX_POLL_MS;
   let poll = 1;
-  let woken = false;
-  let interrupt: (() => void) | undefined;
-  const unsubscribe = wake?.(() => {
-    woken = true;
-    interrupt?.();
-  });
+  const alarm = new WakeableSleep(wake);
   try {
     for (;;) {
       signal?.throwIfAborted();
-      woken = false;
+      alarm.woken = false;
       const got = await tryAcquire(leaseMs);
       if (got !== undefined) return got;
       const now = Date.now();
       if (now >= deadline) throw new LockTimeoutError(key, waitMs, await holder().catch(() => undefined));
-      if (woken) continue; // released while we were trying: try again at once
-      await new Promise<void>((resolve, reject) => {
-        const done = () => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', aborted);
-          interrupt = undefined;
-          resolve();
-        };
-        const aborted = () => {
-          done();
-          reject(signal?.reason);
-        };
-        const timer = setTimeout(done, Math.max(1, Math.min(poll + Math.random() * poll, deadline - now)));
-        interrupt = done;
-        signal?.addEventListener('abort', aborted, { once: true });
-      });
-      poll = woken ? 1 : Math.min(poll * 2, maxPoll);
+      if (alarm.woken) continue; // released while we were trying: try again at once
+      await alarm.sleep(Math.max(1, Math.min(poll + Math.random() * poll, deadline - now)), signal);
+      poll = alarm.woken ? 1 : Math.min(poll * 2, maxPoll);
     }
   } finally {
-    unsubscribe?.();
+    alarm.stop();
+  }
+}
+
+/**
+ * The sleep of a lock waiter that a {@link LockWake} can cut short: `woken` says whether an
+ * announcement came since it was last cleared. `stop()` unsubscribes.
+ */
+export class WakeableSleep {
+  woken = false;
+  #interrupt: (() => void) | undefined;
+  readonly #unsubscribe: (() => void) | undefined;
+
+  constructor(wake?: LockWake) {
+    this.#unsubscribe = wake?.(() => {
+      this.woken = true;
+      this.#interrupt?.();
+    });
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', aborted);
+        this.#interrupt = undefined;
+        resolve();
+      };
+      const aborted = () => {
+        done();
+        reject(signal?.reason);
+      };
+      if (signal?.aborted) return aborted();
+      const timer = setTimeout(done, ms);
+      this.#interrupt = done;
+      signal?.addEventListener('abort', aborted, { once: true });
+    });
+  }
+
+  stop(): void {
+    this.#unsubscribe?.();
   }
 }
