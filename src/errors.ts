@@ -1,36 +1,70 @@
 /**
- * Every error tokenkeeper throws is a {@link TokenkeeperError} with a stable `code` a caller can
- * switch on. Messages say what happened and what to do next; they never contain a token, a
- * client secret or a record's contents.
+ * The stable `code` of every {@link TokenkeeperError}, by name: `error.code ===
+ * ErrorCodes.REAUTH_REQUIRED`. Messages say what happened and what to do next; they never
+ * contain a token, a client secret or a record's contents.
  */
-export type ErrorCode =
-  | 'TOKENKEEPER_INVALID_ARGUMENT'
-  | 'TOKENKEEPER_INVALID_KEY'
-  | 'TOKENKEEPER_INVALID_RECORD'
-  | 'TOKENKEEPER_INVALID_TOKEN_RESPONSE'
-  | 'TOKENKEEPER_VERSION_CONFLICT'
-  | 'TOKENKEEPER_LOCK_TIMEOUT'
-  | 'TOKENKEEPER_CORRUPT_RECORD'
-  | 'TOKENKEEPER_DECRYPT_FAILED'
-  | 'TOKENKEEPER_STORE_UNAVAILABLE'
-  | 'TOKENKEEPER_STORE_FULL'
-  | 'TOKENKEEPER_INSECURE_PERMISSIONS'
-  | 'TOKENKEEPER_STORE_CLOSED'
-  | 'TOKENKEEPER_INSECURE_ENDPOINT'
-  | 'TOKENKEEPER_INVALID_GRANT'
-  | 'TOKENKEEPER_REAUTH_REQUIRED'
-  | 'TOKENKEEPER_TOKEN_ENDPOINT'
-  | 'TOKENKEEPER_DISCOVERY_FAILED'
-  | 'TOKENKEEPER_NO_SESSION'
-  | 'TOKENKEEPER_LEASE_LOST'
-  | 'TOKENKEEPER_SESSION_MISMATCH'
-  | 'TOKENKEEPER_INVALID_CLIENT'
-  | 'TOKENKEEPER_INVALID_SCOPE'
-  | 'TOKENKEEPER_INVALID_REQUEST'
-  | 'TOKENKEEPER_ACCESS_DENIED'
-  | 'TOKENKEEPER_AUTHORIZATION_PENDING'
-  | 'TOKENKEEPER_DPOP'
-  | 'TOKENKEEPER_RECORD_TOO_NEW';
+export const ErrorCodes = {
+  /** A bad argument or option: the message names it. */
+  INVALID_ARGUMENT: 'TOKENKEEPER_INVALID_ARGUMENT',
+  /** A store key that is empty, too long, or holds NUL or an unpaired surrogate. */
+  INVALID_KEY: 'TOKENKEEPER_INVALID_KEY',
+  /** A record that is not a plain JSON object. */
+  INVALID_RECORD: 'TOKENKEEPER_INVALID_RECORD',
+  /** The token endpoint answered something that is not a token response. */
+  INVALID_TOKEN_RESPONSE: 'TOKENKEEPER_INVALID_TOKEN_RESPONSE',
+  /** A compare-and-set found another version: read again and retry. */
+  VERSION_CONFLICT: 'TOKENKEEPER_VERSION_CONFLICT',
+  /** A lock was not had within `waitMs`; names the key and, where known, the holder. */
+  LOCK_TIMEOUT: 'TOKENKEEPER_LOCK_TIMEOUT',
+  /** Something at a key the store cannot read as its record; never written over. */
+  CORRUPT_RECORD: 'TOKENKEEPER_CORRUPT_RECORD',
+  /** An encrypted record that no configured key opens (or that was tampered with). */
+  DECRYPT_FAILED: 'TOKENKEEPER_DECRYPT_FAILED',
+  /** The store did not answer; the operation was not applied, or its outcome is unknown. */
+  STORE_UNAVAILABLE: 'TOKENKEEPER_STORE_UNAVAILABLE',
+  /** The store is out of space (a browser quota); nothing was written. */
+  STORE_FULL: 'TOKENKEEPER_STORE_FULL',
+  /** A folder or file other users could read. */
+  INSECURE_PERMISSIONS: 'TOKENKEEPER_INSECURE_PERMISSIONS',
+  /** The store was closed. */
+  STORE_CLOSED: 'TOKENKEEPER_STORE_CLOSED',
+  /** An endpoint that is not https (loopback aside), or one with credentials in it. */
+  INSECURE_ENDPOINT: 'TOKENKEEPER_INSECURE_ENDPOINT',
+  /** The server refused the grant (`invalid_grant`). */
+  INVALID_GRANT: 'TOKENKEEPER_INVALID_GRANT',
+  /** The session needs a new login; `reason` says why. */
+  REAUTH_REQUIRED: 'TOKENKEEPER_REAUTH_REQUIRED',
+  /** The token endpoint failed; `outcomeUnknown` says whether it may have acted. */
+  TOKEN_ENDPOINT: 'TOKENKEEPER_TOKEN_ENDPOINT',
+  /** The issuer's discovery document could not be had or used. */
+  DISCOVERY_FAILED: 'TOKENKEEPER_DISCOVERY_FAILED',
+  /** No such session (never stored, logged out, or its lifetime ended). */
+  NO_SESSION: 'TOKENKEEPER_NO_SESSION',
+  /** The renewal lock could not be confirmed; nothing was sent. */
+  LEASE_LOST: 'TOKENKEEPER_LEASE_LOST',
+  /** A stored session of another server or client. */
+  SESSION_MISMATCH: 'TOKENKEEPER_SESSION_MISMATCH',
+  /** The server refused the client's credentials (`invalid_client`). */
+  INVALID_CLIENT: 'TOKENKEEPER_INVALID_CLIENT',
+  /** The server refused the scope (`invalid_scope`). */
+  INVALID_SCOPE: 'TOKENKEEPER_INVALID_SCOPE',
+  /** The server found the request malformed (`invalid_request`). */
+  INVALID_REQUEST: 'TOKENKEEPER_INVALID_REQUEST',
+  /** The user or server said no (`access_denied`). */
+  ACCESS_DENIED: 'TOKENKEEPER_ACCESS_DENIED',
+  /** A device login not approved yet (`authorization_pending`, `slow_down`). */
+  AUTHORIZATION_PENDING: 'TOKENKEEPER_AUTHORIZATION_PENDING',
+  /** A DPoP proof the server refused. */
+  DPOP: 'TOKENKEEPER_DPOP',
+  /** A session record written by a newer tokenkeeper than this one. */
+  RECORD_TOO_NEW: 'TOKENKEEPER_RECORD_TOO_NEW',
+} as const;
+
+/**
+ * Every error tokenkeeper throws is a {@link TokenkeeperError} with a stable `code` a caller can
+ * switch on: one of {@link ErrorCodes}.
+ */
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
 export interface TokenkeeperErrorOptions {
   /** The underlying error, when there is one. Never holds secrets we put there. */

@@ -8,7 +8,7 @@ export { browserEncryptionKey } from './codec/browser-key.js';
 export type { EncryptionKey, EncryptionOptions } from './codec/encrypted.js';
 export { encryptedStore } from './codec/encrypted.js';
 export type { ErrorCode, LockHolder } from './errors.js';
-export { isTokenkeeperError, LockTimeoutError, TokenkeeperError } from './errors.js';
+export { ErrorCodes, isTokenkeeperError, LockTimeoutError, TokenkeeperError } from './errors.js';
 export type { SessionEventName, SessionEvents } from './session/events.js';
 export type { LoginGrant } from './session/grants.js';
 export type { LoginOptions, SessionManagerOptions } from './session/manager.js';
