@@ -69,11 +69,12 @@ export type RedisStoreOptions = (
 };
 
 // The version of the tokenkeeper record in `cur`, or nil when it is not one (another program's
-// value, a hand edit): such a value is never overwritten, and deleted only unconditionally.
+// value, a value cut short): such a value is never overwritten, and deleted only unconditionally.
+// Checked by shape (what this store writes: {"v":N,"e":...,"d":{...}}), not parsed: cheap.
 const READ_VERSION = `
 local function version_of(cur)
-  local ok, rec = pcall(cjson.decode, cur)
-  if ok and type(rec) == 'table' and type(rec.v) == 'number' and rec.v >= 1 and type(rec.d) == 'table' then return rec.v end
+  local v = string.match(cur, '^{"v":(%d+),"e":[%dnul]+,"d":{')
+  if v and string.sub(cur, -2) == '}}' and tonumber(v) >= 1 then return tonumber(v) end
   return nil
 end`;
 
