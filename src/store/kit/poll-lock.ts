@@ -3,8 +3,10 @@ import type { LockOptions } from '../types.js';
 import { lockOptions } from './records.js';
 
 const MAX_POLL_MS = 25;
-/** With wake-ups, polling is only the safety net for a lost message: it can back off further. */
+/** With wake-ups, polling is only the safety net for a lost message: it can back off further... */
 const MAX_POLL_WITH_WAKE_MS = 200;
+/** ...once the announcements can be trusted to arrive (a subscriber connects on first need). */
+const WAKE_WARMUP_MS = 1_000;
 
 /**
  * Subscribes to "the lock may be free now" (a release announced by the backend: Redis pub/sub,
@@ -16,8 +18,8 @@ export type LockWake = (notify: () => void) => () => void;
  * The waiting part of a lease lock whose backend can only "try": tries at once, then backs off
  * (1 ms doubling to 25 ms, with jitter) until `waitMs`, then throws `TOKENKEEPER_LOCK_TIMEOUT`
  * with whatever the backend says about the holder. With `wake`, a waiter tries again as soon
- * as the backend announces a release, and polls (up to every 200 ms) only in case an
- * announcement is lost.
+ * as the backend announces a release, and after its first second of waiting (time for a
+ * subscriber to connect) polls only every 200 ms, in case an announcement is lost.
  */
 export async function pollLock<T>(
   key: string,
@@ -28,7 +30,8 @@ export async function pollLock<T>(
 ): Promise<T> {
   const { leaseMs, waitMs, signal } = lockOptions(options);
   const deadline = Date.now() + waitMs;
-  const maxPoll = wake ? MAX_POLL_WITH_WAKE_MS : MAX_POLL_MS;
+  const started = Date.now();
+  const maxPoll = () => (wake && Date.now() - started > WAKE_WARMUP_MS ? MAX_POLL_WITH_WAKE_MS : MAX_POLL_MS);
   let poll = 1;
   const alarm = new WakeableSleep(wake);
   try {
@@ -41,7 +44,7 @@ export async function pollLock<T>(
       if (now >= deadline) throw new LockTimeoutError(key, waitMs, await holder().catch(() => undefined));
       if (alarm.woken) continue; // released while we were trying: try again at once
       await alarm.sleep(Math.max(1, Math.min(poll + Math.random() * poll, deadline - now)), signal);
-      poll = alarm.woken ? 1 : Math.min(poll * 2, maxPoll);
+      poll = alarm.woken ? 1 : Math.min(poll * 2, maxPoll());
     }
   } finally {
     alarm.stop();
@@ -66,6 +69,7 @@ export class WakeableSleep {
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason); // aborted while the waiter was trying
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', aborted);
@@ -76,7 +80,6 @@ export class WakeableSleep {
         done();
         reject(signal?.reason);
       };
-      if (signal?.aborted) return aborted();
       const timer = setTimeout(done, ms);
       this.#interrupt = done;
       signal?.addEventListener('abort', aborted, { once: true });
