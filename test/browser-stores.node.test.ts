@@ -9,6 +9,7 @@ import {
   webStorageStore,
 } from '../src/index.js';
 import { rejection } from './helpers/errors.js';
+import { mapStorage } from './helpers/map-storage.js';
 
 function thrown(fn: () => unknown): TokenkeeperError {
   try {
@@ -18,20 +19,6 @@ function thrown(fn: () => unknown): TokenkeeperError {
     throw error;
   }
   throw new Error('expected a throw');
-}
-
-/** A Storage over a Map, as a page would have. */
-function mapStorage() {
-  const map = new Map<string, string>();
-  return {
-    get length() {
-      return map.size;
-    },
-    key: (i: number) => [...map.keys()][i] ?? null,
-    getItem: (k: string) => map.get(k) ?? null,
-    setItem: (k: string, v: string) => void map.set(k, String(v)),
-    removeItem: (k: string) => void map.delete(k),
-  };
 }
 
 describe('browser stores outside a browser', () => {

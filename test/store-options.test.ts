@@ -19,6 +19,7 @@ import {
   type TokenkeeperError,
   webStorageStore,
 } from '../src/index.js';
+import { mapStorage } from './helpers/map-storage.js';
 import { DATABASE_URL, deleteRedisPrefixes, REDIS_URL, runId } from './helpers/services.js';
 
 const BAD = ['', 'a:b', '1abc', 'has space', 'x'.repeat(41), 'ünï', 7, null];
@@ -185,17 +186,3 @@ describe('namespace, the one name for keeping stores on one backend apart', () =
     expect(thrown(() => indexedDbStore({ namespace: 'a', name: 'b' })).message).toMatch(/not both/);
   });
 });
-
-/** A Storage over a Map, as a page would have. */
-function mapStorage() {
-  const map = new Map<string, string>();
-  return {
-    get length() {
-      return map.size;
-    },
-    key: (i: number) => [...map.keys()][i] ?? null,
-    getItem: (k: string) => map.get(k) ?? null,
-    setItem: (k: string, v: string) => void map.set(k, String(v)),
-    removeItem: (k: string) => void map.delete(k),
-  };
-}

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix, namespaceOrAlias } from '../kit/keys.js';
+import { ReleaseWakeups } from '../kit/poll-lock.js';
 import {
   checkDeleteOptions,
   checkSetOptions,
@@ -132,14 +133,13 @@ export function fileStore(options: FileStoreOptions = {}): Store {
   // renamed into place tells watchers its key changed. One watcher per store, made on first
   // need, never keeping the process alive; where the platform has none, waiters poll.
   const watchers = new Set<ChangeListener>();
-  const lockWaiters = new Map<string, Set<() => void>>();
   let events: FSWatcher | undefined;
   const listen = () => {
     if (events !== undefined || closed) return;
     try {
       events = watchDirectory(dir, { persistent: false }, (_event, name) => {
         if (typeof name !== 'string' || name.startsWith('.')) return;
-        if (name.endsWith('.lock')) for (const wake of lockWaiters.get(name) ?? []) wake();
+        if (name.endsWith('.lock')) lockWaiters.wake(name);
         else if (name.endsWith('.json') && watchers.size > 0) {
           const key = decodeStem(name.slice(0, -'.json'.length));
           if (key !== undefined) for (const listener of watchers) listener(key);
@@ -153,18 +153,7 @@ export function fileStore(options: FileStoreOptions = {}): Store {
       events = undefined;
     }
   };
-  const wakeOn =
-    (name: string) =>
-    (notify: () => void): (() => void) => {
-      listen();
-      const waiters = lockWaiters.get(name) ?? new Set<() => void>();
-      lockWaiters.set(name, waiters);
-      waiters.add(notify);
-      return () => {
-        waiters.delete(notify);
-        if (waiters.size === 0 && lockWaiters.get(name) === waiters) lockWaiters.delete(name);
-      };
-    };
+  const lockWaiters = new ReleaseWakeups(() => listen());
 
   const read = async (key: string, file: string): Promise<RecordFile | undefined> => {
     const text = await readRegularFile(file).catch((error) => {
@@ -280,7 +269,7 @@ export function fileStore(options: FileStoreOptions = {}): Store {
       const opts = lockOptions(lockOpts);
       await open();
       const name = `${encodeKey(key)}.lock`;
-      return acquireFileLock(join(dir, name), key, { ...opts, wake: wakeOn(name) }).catch((error) => {
+      return acquireFileLock(join(dir, name), key, { ...opts, wake: lockWaiters.wakeFor(name) }).catch((error) => {
         throw ioError(error, dir, key);
       });
     },

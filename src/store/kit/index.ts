@@ -13,7 +13,7 @@
 export { assertValidKey, assertValidPrefix, MAX_KEY_LENGTH, storeNamespace } from './keys.js';
 export { createLease, type LeaseBackend } from './lease.js';
 export { LocalLocks } from './local-locks.js';
-export { type LockWake, pollLock } from './poll-lock.js';
+export { type LockWake, pollLock, ReleaseWakeups } from './poll-lock.js';
 export {
   checkDeleteOptions,
   checkSetOptions,

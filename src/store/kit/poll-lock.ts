@@ -90,3 +90,35 @@ export class WakeableSleep {
     this.#unsubscribe?.();
   }
 }
+
+/**
+ * The lock waiters of a store whose backend announces releases, by lock name: `wakeFor(name)`
+ * is the {@link LockWake} to pass to {@link pollLock}, `wake(name)` is what the store calls on
+ * an announcement. `listen` runs whenever a waiter subscribes (start the backend's listener).
+ */
+export class ReleaseWakeups {
+  readonly #waiters = new Map<string, Set<() => void>>();
+
+  constructor(private readonly listen: () => void = () => {}) {}
+
+  wakeFor(name: string): LockWake {
+    return (notify) => {
+      this.listen();
+      const waiters = this.#waiters.get(name) ?? new Set<() => void>();
+      this.#waiters.set(name, waiters);
+      waiters.add(notify);
+      return () => {
+        waiters.delete(notify);
+        if (waiters.size === 0 && this.#waiters.get(name) === waiters) this.#waiters.delete(name);
+      };
+    };
+  }
+
+  wake(name: string): void {
+    for (const notify of this.#waiters.get(name) ?? []) notify();
+  }
+
+  clear(): void {
+    this.#waiters.clear();
+  }
+}

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix, namespaceOrAlias } from '../kit/keys.js';
 import { createLease } from '../kit/lease.js';
-import { pollLock } from '../kit/poll-lock.js';
+import { pollLock, ReleaseWakeups } from '../kit/poll-lock.js';
 import {
   checkDeleteOptions,
   checkSetOptions,
@@ -144,7 +144,6 @@ export function postgresStore(
   const channel = `tk_${createHash('sha256').update(table).digest('hex').slice(0, 24)}`;
   const me = randomToken().slice(0, 12);
   const watchers = new Set<ChangeListener>();
-  const lockWaiters = new Map<string, Set<() => void>>();
   let listener: pg.Client | undefined;
   let listening = false;
   const listen = () => {
@@ -175,7 +174,7 @@ export function postgresStore(
         // A released renewal lock: the record was probably just written. Watchers hear it
         // first (a session engine then reads it instead of taking the lock), then lock waiters.
         if (from !== me) for (const watcher of watchers) watcher(key);
-        for (const wake of lockWaiters.get(key) ?? []) wake();
+        lockWaiters.wake(key);
       });
       try {
         await c.connect();
@@ -191,18 +190,7 @@ export function postgresStore(
     };
     void connect(1);
   };
-  const wakeOnRelease =
-    (key: string) =>
-    (notify: () => void): (() => void) => {
-      listen();
-      const waiters = lockWaiters.get(key) ?? new Set<() => void>();
-      lockWaiters.set(key, waiters);
-      waiters.add(notify);
-      return () => {
-        waiters.delete(notify);
-        if (waiters.size === 0 && lockWaiters.get(key) === waiters) lockWaiters.delete(key);
-      };
-    };
+  const lockWaiters = new ReleaseWakeups(() => listen());
 
   const prepare = (): Promise<void> => {
     if (closed) return Promise.reject(closedError(name));
@@ -387,7 +375,7 @@ export function postgresStore(
           if (h === undefined) return undefined;
           return { pid: h.pid ?? undefined, host: h.host ?? undefined, expiresAt: Date.now() + Number(h.remaining) };
         },
-        wakeOnRelease(key),
+        lockWaiters.wakeFor(key),
       );
       return createLease(
         key,

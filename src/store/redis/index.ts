@@ -4,7 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix, namespaceOrAlias } from '../kit/keys.js';
 import { createLease } from '../kit/lease.js';
-import { pollLock } from '../kit/poll-lock.js';
+import { pollLock, ReleaseWakeups } from '../kit/poll-lock.js';
 import {
   checkDeleteOptions,
   checkSetOptions,
@@ -215,7 +215,6 @@ export function redisStore(options: RedisStoreOptions): Store {
   const me = randomToken().slice(0, 12);
   const announce = (kind: 'r' | 'l', key: string) => JSON.stringify([kind, me, key]);
   const watchers = new Set<ChangeListener>();
-  const lockWaiters = new Map<string, Set<() => void>>();
   let subscriber: Redis | undefined;
   /** Subscribes once, on a connection of its own (ioredis subscribes again after a reconnect). */
   const listen = () => {
@@ -237,22 +236,11 @@ export function redisStore(options: RedisStoreOptions): Store {
         return;
       }
       if (typeof key !== 'string') return;
-      if (kind === 'l') for (const wake of lockWaiters.get(key) ?? []) wake();
+      if (kind === 'l') lockWaiters.wake(key);
       else if (kind === 'r' && from !== me) for (const listener of watchers) listener(key);
     });
   };
-  const wakeOnRelease =
-    (key: string) =>
-    (notify: () => void): (() => void) => {
-      listen();
-      const waiters = lockWaiters.get(key) ?? new Set<() => void>();
-      lockWaiters.set(key, waiters);
-      waiters.add(notify);
-      return () => {
-        waiters.delete(notify);
-        if (waiters.size === 0 && lockWaiters.get(key) === waiters) lockWaiters.delete(key);
-      };
-    };
+  const lockWaiters = new ReleaseWakeups(() => listen());
 
   // The store's own client has no offline queue: wait (bounded) for it to connect, so a
   // store used right after creation, or during a reconnect, does not fail needlessly.
@@ -399,7 +387,7 @@ export function redisStore(options: RedisStoreOptions): Store {
           const h = JSON.parse(held) as { pid?: number; host?: string };
           return { pid: h.pid, host: h.host };
         },
-        wakeOnRelease(key),
+        lockWaiters.wakeFor(key),
       );
       return createLease(key, length, takenAt, {
         release: async () => {
