@@ -42,15 +42,15 @@ describe('a renewal slower than its lease', () => {
       const manager = new SessionManager({ store, tokenEndpoint: as.tokenEndpoint, client: client() });
       await manager.adopt('slow', as.issue({ expiresIn: 0 }));
       as.resetCounts();
-      as.latencyMs = 1_500; // the lease is 300 ms: only a heartbeat keeps it
+      as.latencyMs = 3_000; // the lease is 600 ms: only a heartbeat keeps it
       as.refreshGraceMs = 30_000;
       const config = JSON.stringify({
         dir,
         store: storeConfig,
         tokenEndpoint: as.tokenEndpoint,
         client: client(),
-        leaseMs: 300,
-        timeoutMs: 5_000,
+        leaseMs: 600,
+        timeoutMs: 8_000,
         // A process that took the lock over would wait only 100 ms for the holder's write, then
         // send the same refresh token within the grace window: a second refresh the server
         // accepts and counts (graceReuse). Only the heartbeat keeps that from happening.
@@ -79,7 +79,7 @@ describe('a renewal slower than its lease', () => {
 describe('a holder killed while its refresh is at the server (answer lost)', () => {
   for (const [label, configFor] of stores) {
     const local = label === 'file store' || label === 'SQLite';
-    it(`${label}: with the server's grace window, the next process recovers the session within ${local ? '1 s (the holder is seen to be gone)' : 'one 5 s lease'}`, async () => {
+    it(`${label}: with the server's grace window, the next process recovers the session ${local ? 'at once (the holder is seen to be gone)' : 'within one 5 s lease'}`, async () => {
       const { dir } = await expiredSession(label);
       const storeConfig = configFor(dir);
       const store = openStore(storeConfig);
@@ -111,7 +111,9 @@ describe('a holder killed while its refresh is at the server (answer lost)', () 
       expect(as.isActive(token as string)).toBe(true);
       expect(as.counts.graceReuse).toBe(1); // the same refresh token, accepted within the window
       expect(as.counts.reuseDetected).toBe(0);
-      expect(waited).toBeLessThan(local ? 1_000 : 5_500);
+      // Measured about 0.35 s (file, SQLite) and 4.3 s (Redis, PostgreSQL: the 5 s lease counts
+      // from the holder's last heartbeat, then a poll). Bounds with room for a loaded machine:
+      expect(waited).toBeLessThan(local ? 1_500 : 7_000);
       console.log(`recovery after a killed holder, ${label}: ${waited} ms`);
       await store.close();
     }, 60_000);
