@@ -1,25 +1,9 @@
 // What the browser stores say when they are used where they cannot work, or misused. Their
 // behaviour in a browser is tested in Chromium (test/browser).
 import { describe, expect, it } from 'vitest';
-import {
-  browserEncryptionKey,
-  indexedDbStore,
-  isTokenkeeperError,
-  type TokenkeeperError,
-  webStorageStore,
-} from '../src/index.js';
-import { rejection } from './helpers/errors.js';
+import { browserEncryptionKey, indexedDbStore, webStorageStore } from '../src/index.js';
+import { rejection, thrown } from './helpers/errors.js';
 import { mapStorage } from './helpers/map-storage.js';
-
-function thrown(fn: () => unknown): TokenkeeperError {
-  try {
-    fn();
-  } catch (error) {
-    if (isTokenkeeperError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('browser stores outside a browser', () => {
   it('indexedDbStore with no IndexedDB is TOKENKEEPER_STORE_UNAVAILABLE, saying what to use instead', () => {

@@ -12,27 +12,12 @@ import { keyvStore } from '../src/exports/keyv.js';
 import { postgresMigrationSql, postgresStore } from '../src/exports/postgres.js';
 import { redisStore } from '../src/exports/redis.js';
 import { sqliteStore } from '../src/exports/sqlite.js';
-import {
-  indexedDbStore,
-  isTokenkeeperError,
-  type Store,
-  type TokenkeeperError,
-  webStorageStore,
-} from '../src/index.js';
+import { indexedDbStore, type Store, webStorageStore } from '../src/index.js';
+import { thrown } from './helpers/errors.js';
 import { mapStorage } from './helpers/map-storage.js';
 import { DATABASE_URL, deleteRedisPrefixes, REDIS_URL, runId } from './helpers/services.js';
 
 const BAD = ['', 'a:b', '1abc', 'has space', 'x'.repeat(41), 'ünï', 7, null];
-
-function thrown(fn: () => unknown): TokenkeeperError {
-  try {
-    fn();
-  } catch (error) {
-    if (isTokenkeeperError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a throw');
-}
 
 /** Two stores reach the same data: what one writes, the other reads. */
 async function same(a: Store, b: Store, key = `k${Date.now()}`) {

@@ -9,3 +9,14 @@ export async function rejection(promise: Promise<unknown>): Promise<TokenkeeperE
   if (!isTokenkeeperError(e)) throw new Error(`expected a TokenkeeperError, got ${String(e)}`);
   return e;
 }
+
+/** The TokenkeeperError `fn` throws; fails the test if it returns or throws anything else. */
+export function thrown(fn: () => unknown): TokenkeeperError {
+  try {
+    fn();
+  } catch (error) {
+    if (isTokenkeeperError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a throw');
+}
