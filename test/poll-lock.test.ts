@@ -1,7 +1,8 @@
 // The store kit's waiting loop, on its edges: an abort that lands while a try is in flight, and
 // a wake-up that cuts a sleep short.
 import { describe, expect, it } from 'vitest';
-import { pollLock } from '../src/exports/store-kit.js';
+import { keepAlive, pollLock } from '../src/exports/store-kit.js';
+import { memoryStore } from '../src/index.js';
 
 describe('pollLock', () => {
   it('rejects with the abort reason when the signal aborts while a try is in flight', async () => {
@@ -43,5 +44,17 @@ describe('pollLock', () => {
     expect(tries).toBe(before + 1);
     expect(notify).toBeUndefined(); // unsubscribed once it had the lock
     expect(Date.now() - started).toBeGreaterThan(1_500);
+  });
+});
+
+describe('keepAlive', () => {
+  it('keeps a short lease held for as long as the work runs, and stops when released', async () => {
+    const store = memoryStore();
+    const lease = keepAlive(await store.lock('k', { leaseMs: 100 }), 30);
+    await new Promise((r) => setTimeout(r, 350)); // three leases long
+    await expect(store.lock('k', { waitMs: 0 })).rejects.toThrow(/busy|held|lock/i);
+    expect(lease.lost).toBe(false);
+    await lease.release();
+    await (await store.lock('k', { waitMs: 0 })).release();
   });
 });

@@ -6,12 +6,13 @@
  *   {@link checkSetOptions}, {@link checkDeleteOptions}, {@link lockOptions}.
  * - Writes: {@link readStored}, {@link planSet}, {@link planDelete} decide compare-and-set and
  *   corrupt records the one way the contract defines.
- * - Locks: {@link createLease} (one `Lease` meaning), {@link pollLock} (waiting on a backend that
- *   can only try), {@link LocalLocks} (in-process leases).
+ * - Locks: {@link createLease} (one `Lease` meaning), {@link keepAlive} (a heartbeat),
+ *   {@link pollLock} (waiting on a backend that can only try, woken by {@link ReleaseWakeups}),
+ *   {@link LocalLocks} (in-process leases).
  * - Errors: {@link versionConflict}, {@link corruptRecord}, {@link closedError}.
  */
 export { assertValidKey, assertValidPrefix, MAX_KEY_LENGTH, storeNamespace } from './keys.js';
-export { createLease, type LeaseBackend } from './lease.js';
+export { createLease, type KeptLease, keepAlive, type LeaseBackend } from './lease.js';
 export { LocalLocks } from './local-locks.js';
 export { type LockWake, pollLock, ReleaseWakeups } from './poll-lock.js';
 export {
