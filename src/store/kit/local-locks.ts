@@ -2,6 +2,7 @@ import { LockTimeoutError } from '../../errors.js';
 import type { Lease, LockOptions } from '../types.js';
 import { assertValidKey } from './keys.js';
 import { createLease } from './lease.js';
+import { ReleaseWakeups, WakeableSleep } from './poll-lock.js';
 import { lockOptions, randomToken } from './records.js';
 
 interface Held {
@@ -16,7 +17,7 @@ interface Held {
  */
 export class LocalLocks {
   readonly #held = new Map<string, Held>();
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #releases = new ReleaseWakeups();
 
   async acquire(key: string, options?: LockOptions): Promise<Lease> {
     assertValidKey(key);
@@ -37,7 +38,12 @@ export class LocalLocks {
           expiresAt: held.expiresAt,
         });
       }
-      await this.#wait(key, Math.min(held.expiresAt, deadline) - now, signal);
+      const alarm = new WakeableSleep(this.#releases.wakeFor(key));
+      try {
+        await alarm.sleep(Math.max(1, Math.min(held.expiresAt, deadline) - now), signal);
+      } finally {
+        alarm.stop();
+      }
     }
   }
 
@@ -50,7 +56,7 @@ export class LocalLocks {
         release: async () => {
           if (this.#held.get(key) === held) {
             this.#held.delete(key);
-            this.#wake(key);
+            this.#releases.wake(key);
           }
         },
         // An ended lease that nobody took yet is still ours; one that was released or taken is not.
@@ -62,31 +68,5 @@ export class LocalLocks {
       },
       predecessor,
     );
-  }
-
-  #wait(key: string, ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      let set = this.#waiters.get(key);
-      if (set === undefined) {
-        set = new Set();
-        this.#waiters.set(key, set);
-      }
-      const waiters = set;
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        waiters.delete(done);
-        if (waiters.size === 0 && this.#waiters.get(key) === waiters) this.#waiters.delete(key);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(1, ms));
-      signal?.addEventListener('abort', done, { once: true });
-      waiters.add(done);
-    });
-  }
-
-  #wake(key: string): void {
-    const set = this.#waiters.get(key);
-    if (set) for (const wake of [...set]) wake();
   }
 }

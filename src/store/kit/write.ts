@@ -16,8 +16,7 @@ export async function readStored(read: () => Promise<{ version: number } | undef
   try {
     return await read();
   } catch (error) {
-    if (error instanceof TokenkeeperError && error.code === 'TOKENKEEPER_CORRUPT_RECORD') return { corrupt: error };
-    throw error;
+    return corruptOrThrow(error);
   }
 }
 
@@ -61,7 +60,12 @@ export function readStoredSync(read: () => { version: number } | undefined): Sto
   try {
     return read();
   } catch (error) {
-    if (error instanceof TokenkeeperError && error.code === 'TOKENKEEPER_CORRUPT_RECORD') return { corrupt: error };
-    throw error;
+    return corruptOrThrow(error);
   }
+}
+
+/** A corrupt-record error as what is stored; any other error passes on. */
+function corruptOrThrow(error: unknown): Stored {
+  if (error instanceof TokenkeeperError && error.code === 'TOKENKEEPER_CORRUPT_RECORD') return { corrupt: error };
+  throw error;
 }
