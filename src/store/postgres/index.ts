@@ -158,8 +158,11 @@ export function postgresStore(
       );
       c.on('error', () => {});
       c.on('end', () => {
-        if (listener === c) listener = undefined;
-        if (!closed) setTimeout(() => void connect(1), 500).unref?.(); // polling covers the gap
+        // A listening connection that dropped: listen again (polling covers the gap). One that
+        // never got to listen is retried by its own attempt below, not here as well.
+        if (listener !== c) return;
+        listener = undefined;
+        if (!closed) setTimeout(() => void connect(1), 500).unref?.();
       });
       c.on('notification', (n) => {
         let kind: unknown;
@@ -315,9 +318,8 @@ export function postgresStore(
             );
       if (r.rows.length === 0) {
         if (ifVersion === undefined) return false;
-        const stored = await readStored(() => readRow(key));
-        if (stored !== undefined && 'corrupt' in stored) throw stored.corrupt;
-        return planDelete(key, stored, deleteOptions); // 0 over nothing: false; else the conflict
+        // 0 over nothing: false; else the conflict, or the corrupt row that stopped the delete.
+        return planDelete(key, await readStored(() => readRow(key)), deleteOptions);
       }
       const expired = r.rows[0].expires_at !== null && Number(r.rows[0].expires_at) <= now;
       return !expired;
