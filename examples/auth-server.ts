@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -5,14 +6,31 @@ import type { AddressInfo } from 'node:net';
  * A real OpenID Provider (oidc-provider) on 127.0.0.1, with refresh-token rotation on: the
  * authorization server of the demo and of the tests.
  * Refresh tokens are minted through its own models (no browser needed) and then used over the
- * real HTTP token endpoint.
+ * real HTTP token endpoint. Its own login and consent pages (any login name and password) serve
+ * the authorization code and device flows.
  */
 export interface RealAuthServer {
   issuer: string;
+  /** A confidential client (`client_secret_basic`) with every grant, loopback redirect URIs. */
   clientId: string;
   clientSecret: string;
+  /** A public client (no secret: a single-page app or a CLI), with the same grants but client credentials. */
+  publicClientId: string;
+  /** A client that authenticates with `private_key_jwt`, signing with {@link privateKeyJwk}. */
+  privateKeyClientId: string;
+  privateKeyJwk: JsonWebKey;
+  /** A client that authenticates with `client_secret_jwt`, with {@link clientSecret}. */
+  secretJwtClientId: string;
   /** Token endpoint requests by grant type, and how many failed. */
-  counts: { refresh_token: number; client_credentials: number; errors: number; revocations: number };
+  counts: {
+    refresh_token: number;
+    client_credentials: number;
+    authorization_code: number;
+    device_code: number;
+    token_exchange: number;
+    errors: number;
+    revocations: number;
+  };
   /** A refresh token for a new grant of `accountId`, as after an interactive login. */
   mintRefreshToken(accountId?: string): Promise<string>;
   close(): Promise<void>;
@@ -35,39 +53,132 @@ function quietDevelopmentWarnings(): void {
   }
 }
 
-export async function startRealAuthServer(options: { clientId?: string } = {}): Promise<RealAuthServer> {
+export interface RealAuthServerOptions {
+  clientId?: string;
+  /** Redirect URIs of the public client beyond loopback ones (a single-page app's page). */
+  publicRedirectUris?: string[];
+}
+
+const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
+export async function startRealAuthServer(options: RealAuthServerOptions = {}): Promise<RealAuthServer> {
   quietDevelopmentWarnings();
-  const { default: Provider } = await import('oidc-provider');
+  const { default: Provider, errors } = await import('oidc-provider');
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const clientId = options.clientId ?? 'tokenkeeper-test';
   const clientSecret = 'a-secret-that-is-long-enough-for-hs256-0123456789';
+  const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const privateKeyJwk = { ...keys.privateKey.export({ format: 'jwk' }), kid: 'client-key-1', alg: 'ES256' };
+  const publicKeyJwk = { ...keys.publicKey.export({ format: 'jwk' }), kid: 'client-key-1', alg: 'ES256', use: 'sig' };
+  const grantTypes = ['authorization_code', 'refresh_token', DEVICE_CODE, TOKEN_EXCHANGE];
+  // Native clients: any port on 127.0.0.1 matches a registered loopback redirect URI (RFC 8252 §7.3).
+  const native = {
+    application_type: 'native' as const,
+    response_types: ['code' as const],
+    redirect_uris: ['http://127.0.0.1/callback'],
+    scope: 'openid offline_access api:read',
+  };
   const provider = new Provider(issuer, {
     clients: [
       {
+        ...native,
         client_id: clientId,
         client_secret: clientSecret,
-        grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
-        response_types: ['code'],
-        redirect_uris: ['http://127.0.0.1/callback'],
-        scope: 'openid offline_access api:read',
+        grant_types: [...grantTypes, 'client_credentials'],
+      },
+      {
+        ...native,
+        client_id: 'tokenkeeper-public',
+        token_endpoint_auth_method: 'none',
+        grant_types: grantTypes,
+        redirect_uris: [...native.redirect_uris, ...(options.publicRedirectUris ?? [])],
+      },
+      {
+        ...native,
+        client_id: 'tokenkeeper-private-key',
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks: { keys: [publicKeyJwk] },
+        grant_types: [...grantTypes, 'client_credentials'],
+      },
+      {
+        ...native,
+        client_id: 'tokenkeeper-secret-jwt',
+        client_secret: clientSecret,
+        token_endpoint_auth_method: 'client_secret_jwt',
+        grant_types: [...grantTypes, 'client_credentials'],
       },
     ],
     scopes: ['openid', 'offline_access', 'api:read'],
     features: {
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
-      devInteractions: { enabled: false },
+      deviceFlow: { enabled: true },
+      devInteractions: { enabled: true },
     },
     rotateRefreshToken: () => true,
-    findAccount: async (_ctx: unknown, accountId: string) => ({ accountId, claims: async () => ({ sub: accountId }) }),
-    ttl: { AccessToken: 3600, ClientCredentials: 3600, RefreshToken: 86400, Grant: 86400 },
+    findAccount: async (_ctx: unknown, accountId: string) => ({
+      accountId,
+      claims: async () => ({ sub: accountId }),
+    }),
+    ttl: {
+      AccessToken: 3600,
+      ClientCredentials: 3600,
+      RefreshToken: 86400,
+      Grant: 86400,
+      DeviceCode: 600,
+      Interaction: 600,
+      Session: 3600,
+    },
   });
-  const counts = { refresh_token: 0, client_credentials: 0, errors: 0, revocations: 0 };
+  // Token exchange (RFC 8693), which oidc-provider leaves to the deployment: an access token of
+  // this server is exchanged for a new one for the calling client, bound to the same account.
+  provider.registerGrantType(
+    TOKEN_EXCHANGE,
+    async (ctx: { oidc: { params: Record<string, string | undefined>; client: unknown }; body: unknown }) => {
+      const { subject_token: subject, subject_token_type: type } = ctx.oidc.params;
+      if (type !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest('subject_token_type must be an access token');
+      const found =
+        (await provider.AccessToken.find(subject as string)) ??
+        (await provider.ClientCredentials.find(subject as string));
+      if (!found) throw new errors.InvalidGrant('subject_token is not valid');
+      const token = new provider.ClientCredentials({
+        client: ctx.oidc.client as InstanceType<typeof provider.Client>,
+        scope: 'api:read',
+      });
+      const value = await token.save();
+      ctx.body = {
+        access_token: value,
+        issued_token_type: ACCESS_TOKEN_TYPE,
+        token_type: 'Bearer',
+        expires_in: token.expiration,
+        scope: 'api:read',
+      };
+    },
+    ['subject_token', 'subject_token_type', 'audience', 'resource', 'requested_token_type', 'scope'],
+  );
+  const counts = {
+    refresh_token: 0,
+    client_credentials: 0,
+    authorization_code: 0,
+    device_code: 0,
+    token_exchange: 0,
+    errors: 0,
+    revocations: 0,
+  };
+  const counted: Record<string, keyof typeof counts> = {
+    refresh_token: 'refresh_token',
+    client_credentials: 'client_credentials',
+    authorization_code: 'authorization_code',
+    [DEVICE_CODE]: 'device_code',
+    [TOKEN_EXCHANGE]: 'token_exchange',
+  };
   provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
-    const type = ctx.oidc.params?.grant_type;
-    if (type === 'refresh_token' || type === 'client_credentials') counts[type]++;
+    const type = counted[ctx.oidc.params?.grant_type ?? ''];
+    if (type !== undefined) counts[type]++;
   });
   provider.on('grant.error', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
     counts.errors++;
@@ -83,6 +194,10 @@ export async function startRealAuthServer(options: { clientId?: string } = {}): 
     issuer,
     clientId,
     clientSecret,
+    publicClientId: 'tokenkeeper-public',
+    privateKeyClientId: 'tokenkeeper-private-key',
+    privateKeyJwk,
+    secretJwtClientId: 'tokenkeeper-secret-jwt',
     counts,
     async mintRefreshToken(accountId = 'alice') {
       const grant = new provider.Grant({ accountId, clientId });

@@ -56,6 +56,17 @@ export const ErrorCodes = {
   AUTHORIZATION_PENDING: 'TOKENKEEPER_AUTHORIZATION_PENDING',
   /** A DPoP proof the server refused. */
   DPOP: 'TOKENKEEPER_DPOP',
+  /**
+   * A login callback whose `state` is missing, unknown, expired or already used (a replay): start
+   * the login again.
+   */
+  LOGIN_STATE: 'TOKENKEEPER_LOGIN_STATE',
+  /** A login callback that fails its checks: an `iss` of another server (mix-up), no `code`. */
+  AUTHORIZATION_RESPONSE: 'TOKENKEEPER_AUTHORIZATION_RESPONSE',
+  /** An ID token that fails validation: signature, `iss`, `aud`, `exp` or `nonce`. */
+  ID_TOKEN: 'TOKENKEEPER_ID_TOKEN',
+  /** A login that was aborted or timed out before the user finished it. */
+  LOGIN_ABORTED: 'TOKENKEEPER_LOGIN_ABORTED',
   /** A session record written by a newer tokenkeeper than this one. */
   RECORD_TOO_NEW: 'TOKENKEEPER_RECORD_TOO_NEW',
 } as const;

@@ -8,7 +8,17 @@ import { TokenSet } from '../token/token-set.js';
 import { SessionCache } from './cache.js';
 import { RenewalEngine } from './engine/renewal.js';
 import { Emitter, type SessionEventName, type SessionEvents } from './events.js';
-import { checkGrant, type LoginGrant, renewByOf } from './grants.js';
+import { checkGrant, exchangeParameters, type LoginGrant, renewByOf } from './grants.js';
+import {
+  type AuthorizeOptions,
+  type AuthorizeResult,
+  type CallbackInput,
+  type CallbackOptions,
+  completeAuthorization,
+  type LoginContext,
+  startAuthorization,
+} from './login/authorize.js';
+import { deviceLogin } from './login/device.js';
 import { type ClientOptions, type EndpointOptions, OAuthClient, type RetryOptions } from './oauth.js';
 import {
   type Binding,
@@ -73,6 +83,12 @@ export interface SessionManagerOptions extends EndpointOptions {
    * a process that touches many sessions keeps bounded memory.
    */
   sessionCacheSize?: number;
+  /**
+   * How long a login started by {@link SessionManager.authorize} waits for its callback
+   * (default 10 minutes). The pending login is kept in the store, so the callback can arrive at
+   * any process or machine that shares it.
+   */
+  pendingLoginTtlMs?: number;
 }
 
 export interface LoginOptions {
@@ -120,6 +136,7 @@ export class SessionManager {
   readonly #lifetimes: { sessionTtlMs?: number; idleTtlMs?: number };
   #unwatch: (() => void) | undefined;
   readonly #syncing = new Set<string>();
+  readonly #login: LoginContext;
 
   constructor(options: SessionManagerOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -174,6 +191,13 @@ export class SessionManager {
         forget: (id) => this.#sessions.delete(id),
       },
     );
+    this.#login = {
+      store: this.store,
+      oauth: this.#oauth,
+      pendingKey: (state) => `${namespace}:login:${state}`,
+      checkSessionId: (id) => this.#key(id),
+      pendingTtlMs: positiveMs('pendingLoginTtlMs', options.pendingLoginTtlMs ?? 600_000),
+    };
     this.#host = {
       refreshSkewMs: skew,
       fetch: this.#fetch,
@@ -211,18 +235,73 @@ export class SessionManager {
     const sessionId = options.sessionId ?? grant.grant;
     const key = this.#key(sessionId);
     const life = { ...this.#lifetimes, ...lifetimes(options, 'login()') };
+    const scope = 'scope' in grant ? grant.scope : undefined;
+    if (grant.grant === 'device_code') {
+      // The user takes minutes to approve: poll without holding the lock, then store under it.
+      // Checked first, so a session of another app is refused before the user is asked anything.
+      const existing = await this.#existing(sessionId, key, options.replace === true);
+      if (options.reuse && existing !== undefined && this.#usable(existing)) return this.#session(sessionId, existing);
+      const tokens = await deviceLogin(this.#login, grant);
+      return this.#save(sessionId, grant.grant, tokens, { ...options, ...life }, { scope });
+    }
     return this.#withLock(key, async () => {
       const existing = await this.#existing(sessionId, key, options.replace === true);
-      if (options.reuse && existing !== undefined) {
-        const usable =
-          existing.status === 'active' &&
-          !hasEnded(existing) &&
-          (!existing.tokens.needsRenewal(this.refreshSkewMs) || existing.renewBy !== 'none');
-        if (usable) return this.#session(sessionId, existing);
-      }
+      if (options.reuse && existing !== undefined && this.#usable(existing)) return this.#session(sessionId, existing);
       const tokens = await this.#obtain(grant);
-      const scope = 'scope' in grant ? grant.scope : undefined;
-      return this.#create(sessionId, key, grant.grant, tokens, life, scope);
+      return this.#create(sessionId, key, grant.grant, tokens, life, { scope });
+    });
+  }
+
+  /**
+   * Starts an authorization code login with PKCE: returns the URL to send the user to, and keeps
+   * the pending login (PKCE verifier, nonce, redirect URI) in the store for
+   * `pendingLoginTtlMs`. Complete it with {@link callback}, on this process or any other.
+   *
+   * @example
+   * const { url } = await manager.authorize({ redirectUri: 'https://app.example.com/callback', scope: 'openid offline_access' });
+   * // redirect the user to url; then, at the redirect URI:
+   * const session = await manager.callback(request.url);
+   */
+  authorize(options: AuthorizeOptions): Promise<AuthorizeResult> {
+    return startAuthorization(this.#login, options);
+  }
+
+  /**
+   * Completes a login started by {@link authorize}: consumes its pending login once (a replayed
+   * or forged callback fails with `TOKENKEEPER_LOGIN_STATE`), turns an error answer into a typed
+   * error (`TOKENKEEPER_ACCESS_DENIED`, ...), checks `iss`, redeems the code, validates the ID
+   * token, and stores the session under the id given to `authorize()`, else the ID token's `sub`.
+   */
+  async callback(input: CallbackInput, options: CallbackOptions = {}): Promise<Session> {
+    if (options.sessionId !== undefined) this.#key(options.sessionId);
+    const life = lifetimes(options, 'callback()');
+    const done = await completeAuthorization(this.#login, input, options.sessionId);
+    const sessionId = (options.sessionId ?? done.sessionId ?? done.claims?.sub) as string;
+    return this.#save(sessionId, 'authorization_code', done.tokens, { ...options, ...life }, done);
+  }
+
+  /** Whether a stored session can serve a `reuse` login instead of asking for new tokens. */
+  #usable(rec: SessionRecord): boolean {
+    return (
+      rec.status === 'active' &&
+      !hasEnded(rec) &&
+      (!rec.tokens.needsRenewal(this.refreshSkewMs) || rec.renewBy !== 'none')
+    );
+  }
+
+  /** Stores tokens obtained without the lock (interactive logins) under it. */
+  #save(
+    sessionId: string,
+    grant: string,
+    tokens: TokenSet,
+    options: Pick<LoginOptions, 'replace' | 'sessionTtlMs' | 'idleTtlMs'>,
+    extra: { scope?: string; claims?: Record<string, unknown> },
+  ): Promise<Session> {
+    const key = this.#key(sessionId);
+    const life = { ...this.#lifetimes, ...lifetimes(options, 'login()') };
+    return this.#withLock(key, async () => {
+      await this.#existing(sessionId, key, options.replace === true);
+      return this.#create(sessionId, key, grant, tokens, life, extra);
     });
   }
 
@@ -241,7 +320,7 @@ export class SessionManager {
     const life = { ...this.#lifetimes, ...lifetimes(options, 'adopt()') };
     return this.#withLock(key, async () => {
       await this.#existing(sessionId, key, options.replace === true);
-      return this.#create(sessionId, key, 'adopt', tokens, life);
+      return this.#create(sessionId, key, 'adopt', tokens, life, {});
     });
   }
 
@@ -278,14 +357,15 @@ export class SessionManager {
     grant: string,
     tokens: TokenSet,
     life: { sessionTtlMs?: number; idleTtlMs?: number },
-    scope?: string,
+    extra: { scope?: string; claims?: Record<string, unknown> },
   ): Promise<Session> {
     const now = Date.now();
     const rec: SessionRecord = bound(
       { tokens, grant, renewBy: renewByOf(grant, tokens), status: 'active', createdAt: now, updatedAt: now },
       this.#binding,
     );
-    if (scope !== undefined) rec.scope = scope;
+    if (extra.scope !== undefined) rec.scope = extra.scope;
+    if (extra.claims !== undefined) rec.claims = extra.claims;
     if (life.sessionTtlMs !== undefined) rec.endsAt = now + life.sessionTtlMs;
     if (life.idleTtlMs !== undefined) rec.idleTtlMs = life.idleTtlMs;
     const ttlMs = ttlOf(rec, now);
@@ -469,6 +549,10 @@ export class SessionManager {
         return this.#oauth.authorizationCode(grant.code, grant.redirectUri, grant.codeVerifier);
       case 'refresh_token':
         return this.#oauth.refresh(grant.refreshToken, grant.scope);
+      case 'token_exchange':
+        return this.#oauth.tokenExchange(exchangeParameters(grant));
+      case 'device_code':
+        return deviceLogin(this.#login, grant);
     }
   }
 
@@ -517,6 +601,13 @@ function lifetimes(
     out[name] = v;
   }
   return out;
+}
+
+function positiveMs(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', `${name} must be a positive number of milliseconds.`);
+  }
+  return value;
 }
 
 function nonNegative(name: string, value: unknown): number {

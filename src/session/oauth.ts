@@ -3,14 +3,33 @@ import { type ErrorCode, redactedCause, TokenkeeperError } from '../errors.js';
 import { sleep } from '../store/kit/records.js';
 import { TokenSet } from '../token/token-set.js';
 
-/** How the client authenticates at the token endpoint (RFC 6749 §2.3). */
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+/**
+ * How the client authenticates at the token, device and revocation endpoints (RFC 6749 §2.3,
+ * RFC 7523 / OpenID Connect Core §9 for the two JWT methods).
+ */
+export type ClientAuthMethod =
+  | 'client_secret_basic'
+  | 'client_secret_post'
+  | 'client_secret_jwt'
+  | 'private_key_jwt'
+  | 'none';
 
 export interface ClientOptions {
   clientId: string;
   /** Omit for a public client. */
   clientSecret?: string;
-  /** Default: `client_secret_basic` with a secret, `none` without. */
+  /**
+   * For `private_key_jwt`: the client's private key, a `CryptoKey` (it may be non-extractable) or
+   * a private JWK. A JWK says its algorithm with `alg`, or is an EC P-256/P-384/P-521 (ES256/384/512),
+   * RSA (RS256) or Ed25519 (EdDSA) key.
+   */
+  privateKey?: CryptoKey | JsonWebKey;
+  /** The `kid` of `privateKey` as registered at the server (default: the JWK's own `kid`). */
+  keyId?: string;
+  /**
+   * Default: `private_key_jwt` with a `privateKey`, `client_secret_basic` with a secret, `none`
+   * without either.
+   */
   authMethod?: ClientAuthMethod;
 }
 
@@ -31,6 +50,10 @@ export interface EndpointOptions {
   /** The token endpoint; with it, no discovery happens. */
   tokenEndpoint?: string;
   revocationEndpoint?: string;
+  /** The authorization endpoint, for `authorize()` when there is no discovery. */
+  authorizationEndpoint?: string;
+  /** The device authorization endpoint (RFC 8628), for the device flow when there is no discovery. */
+  deviceAuthorizationEndpoint?: string;
   /** Allow `http://` endpoints on hosts other than loopback. Never do this in production. */
   allowInsecureHttp?: boolean;
   /**
@@ -74,7 +97,15 @@ export class TokenEndpointError extends TokenkeeperError {
  */
 export type SendGuard = () => Promise<void>;
 
-type Grant = { kind: 'refresh_token' } | { kind: 'other'; name: string };
+/**
+ * What a request is, for its retry policy: a refresh rotates the token it sends, and a `once`
+ * request (an authorization code) is spent by its first use: neither is sent twice unless the
+ * server surely did not process it.
+ */
+type Grant = { kind: 'refresh_token' } | { kind: 'other'; name: string; once?: boolean };
+
+/** The token exchange grant type (RFC 8693). */
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 
@@ -123,7 +154,8 @@ function describe(value: unknown): string {
 export class OAuthClient {
   readonly #endpoints: EndpointOptions;
   readonly #client: oauth.Client;
-  readonly #auth: oauth.ClientAuth;
+  /** How the client authenticates: a promise, since a private JWK is imported first. */
+  readonly #auth: Promise<oauth.ClientAuth>;
   readonly #retry: Required<RetryOptions>;
   readonly #maxResponseBytes: number;
   /** Secrets the client itself sends: scrubbed from every server-supplied text we keep. */
@@ -140,8 +172,8 @@ export class OAuthClient {
     }
     if (endpoints.issuer !== undefined) checkEndpoint('issuer', endpoints.issuer, allow);
     if (endpoints.tokenEndpoint !== undefined) checkEndpoint('tokenEndpoint', endpoints.tokenEndpoint, allow);
-    if (endpoints.revocationEndpoint !== undefined) {
-      checkEndpoint('revocationEndpoint', endpoints.revocationEndpoint, allow);
+    for (const name of ['revocationEndpoint', 'authorizationEndpoint', 'deviceAuthorizationEndpoint'] as const) {
+      if (endpoints[name] !== undefined) checkEndpoint(name, endpoints[name], allow);
     }
     if (typeof client !== 'object' || client === null || typeof client.clientId !== 'string' || !client.clientId) {
       throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'client.clientId is required (a non-empty string).');
@@ -149,18 +181,7 @@ export class OAuthClient {
     if (client.clientSecret !== undefined && typeof client.clientSecret !== 'string') {
       throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'client.clientSecret must be a string when given.');
     }
-    const method = client.authMethod ?? (client.clientSecret ? 'client_secret_basic' : 'none');
-    if (method !== 'none' && !client.clientSecret) {
-      throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', `client.authMethod ${method} needs a clientSecret.`);
-    }
-    this.#auth =
-      method === 'client_secret_basic'
-        ? oauth.ClientSecretBasic(client.clientSecret as string)
-        : method === 'client_secret_post'
-          ? oauth.ClientSecretPost(client.clientSecret as string)
-          : method === 'none'
-            ? oauth.None()
-            : invalidMethod(method);
+    this.#auth = clientAuth(client);
     this.#endpoints = { ...endpoints };
     this.#maxResponseBytes = positive('maxResponseBytes', endpoints.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
     this.#secrets = client.clientSecret ? [client.clientSecret] : [];
@@ -184,26 +205,138 @@ export class OAuthClient {
 
   clientCredentials(scope?: string): Promise<TokenSet> {
     const params: Record<string, string> = scope ? { scope } : {};
-    return this.#token({ kind: 'other', name: 'client_credentials' }, [], (as, o) =>
-      oauth.clientCredentialsGrantRequest(as, this.#client, this.#auth, params, o),
+    return this.#token({ kind: 'other', name: 'client_credentials' }, [], (as, o, auth) =>
+      oauth.clientCredentialsGrantRequest(as, this.#client, auth, params, o),
     );
   }
 
   password(username: string, password: string, scope?: string): Promise<TokenSet> {
     const params: Record<string, string> = { username, password };
     if (scope) params.scope = scope;
-    return this.#token({ kind: 'other', name: 'password' }, [password], (as, o) =>
-      oauth.genericTokenEndpointRequest(as, this.#client, this.#auth, 'password', params, o),
+    return this.#token({ kind: 'other', name: 'password' }, [password], (as, o, auth) =>
+      oauth.genericTokenEndpointRequest(as, this.#client, auth, 'password', params, o),
     );
   }
 
+  /** A code the app got and checked itself; `authorize()`/`callback()` use {@link codeCallback}. */
   authorizationCode(code: string, redirectUri: string, codeVerifier?: string): Promise<TokenSet> {
     const params = new URLSearchParams({ code, redirect_uri: redirectUri });
     if (codeVerifier) params.set('code_verifier', codeVerifier);
-    // The generic request: the app has already validated the callback (state, iss) before it
-    // hands us the code, and ID Token validation is the app's business, not a token keeper's.
-    return this.#token({ kind: 'other', name: 'authorization_code' }, [code, codeVerifier ?? ''], (as, o) =>
-      oauth.genericTokenEndpointRequest(as, this.#client, this.#auth, 'authorization_code', params, o),
+    return this.#token(
+      { kind: 'other', name: 'authorization_code', once: true },
+      [code, codeVerifier ?? ''],
+      (as, o, auth) => oauth.genericTokenEndpointRequest(as, this.#client, auth, 'authorization_code', params, o),
+    );
+  }
+
+  /**
+   * The authorization request URL: PKCE and the rest are the caller's (see `login/authorize.ts`).
+   * @throws TokenkeeperError `TOKENKEEPER_INVALID_ARGUMENT` when the server has no authorization endpoint
+   */
+  async authorizationUrl(params: Record<string, string>): Promise<URL> {
+    const as = await this.server();
+    const url = new URL(needEndpoint(as.authorization_endpoint, 'an authorization', 'authorizationEndpoint'));
+    url.searchParams.set('client_id', this.#client.client_id);
+    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+    return url;
+  }
+
+  /**
+   * Completes an authorization code login from its callback parameters: checks them (`state`,
+   * an error answer, `iss` against mix-up), redeems the code with its PKCE verifier once, and
+   * validates the ID token (its JWKS signature, `iss`, `aud`, `exp`, `nonce`) when one comes back
+   * or a nonce was sent. Resolves with the tokens (without the ID token) and the ID token's claims.
+   */
+  async codeCallback(
+    parameters: URLSearchParams,
+    expected: { state: string; redirectUri: string; codeVerifier: string; nonce?: string },
+  ): Promise<{ tokens: TokenSet; claims?: Record<string, unknown> }> {
+    const as = await this.server();
+    let callback: URLSearchParams;
+    try {
+      callback = oauth.validateAuthResponse(as, this.#client, parameters, expected.state);
+    } catch (error) {
+      throw authorizationResponseError(error);
+    }
+    const code = callback.get('code') ?? '';
+    let claims: Record<string, unknown> | undefined;
+    const tokens = await this.#token(
+      { kind: 'other', name: 'authorization_code', once: true },
+      [code, expected.codeVerifier],
+      (as, o, auth) =>
+        oauth.authorizationCodeGrantRequest(
+          as,
+          this.#client,
+          auth,
+          callback,
+          expected.redirectUri,
+          expected.codeVerifier,
+          o,
+        ),
+      undefined,
+      async (as, response) => {
+        const body = await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
+          expectedNonce: expected.nonce ?? oauth.expectNoNonce,
+          requireIdToken: expected.nonce !== undefined,
+        });
+        if (body.id_token !== undefined) {
+          try {
+            await oauth.validateApplicationLevelSignature(
+              as,
+              response,
+              this.#requestOptions(this.#retry.timeoutMs) as unknown as oauth.ValidateSignatureOptions,
+            );
+          } catch (error) {
+            throw idTokenError(error);
+          }
+          claims = { ...oauth.getValidatedIdTokenClaims(body) };
+        }
+        return body;
+      },
+    );
+    return { tokens: tokens.with({ idToken: undefined }), claims };
+  }
+
+  /**
+   * Starts a device login (RFC 8628 §3.1): the device code, the user code and where the user
+   * enters it.
+   */
+  async deviceAuthorization(scope?: string): Promise<oauth.DeviceAuthorizationResponse> {
+    const as = await this.server();
+    needEndpoint(as.device_authorization_endpoint, 'a device authorization', 'deviceAuthorizationEndpoint');
+    const auth = await this.#auth;
+    const what = 'device_authorization';
+    const raw = await this.#send(as, { kind: 'other', name: what }, [], undefined, (o) =>
+      oauth.deviceAuthorizationRequest(as, this.#client, auth, scope ? { scope } : {}, o),
+    );
+    const response = await this.#limited(raw, what, false, []);
+    if (response.status >= 400) throw await errorResponse(response, what, this.#scrubber([]));
+    try {
+      return await oauth.processDeviceAuthorizationResponse(as, this.#client, response);
+    } catch (error) {
+      throw endpointError(error, what, response.status, this.#scrubber([]));
+    }
+  }
+
+  /**
+   * One poll of the token endpoint with a device code. Until the user approves, it rejects with
+   * `TOKENKEEPER_AUTHORIZATION_PENDING` (`oauthError` `authorization_pending` or `slow_down`).
+   */
+  deviceCode(deviceCode: string): Promise<TokenSet> {
+    return this.#token(
+      { kind: 'other', name: 'device_code' },
+      [deviceCode],
+      (as, o, auth) => oauth.deviceCodeGrantRequest(as, this.#client, auth, deviceCode, o),
+      undefined,
+      (as, response) => oauth.processDeviceCodeResponse(as, this.#client, response),
+    );
+  }
+
+  /** The token exchange grant (RFC 8693) with its parameters (`subject_token`, `audience`, ...). */
+  tokenExchange(params: Record<string, string>): Promise<TokenSet> {
+    const secrets = [params.subject_token ?? '', params.actor_token ?? ''];
+    return this.#token({ kind: 'other', name: 'token_exchange' }, secrets, (as, o, auth) =>
+      oauth.genericTokenEndpointRequest(as, this.#client, auth, TOKEN_EXCHANGE, params, o),
     );
   }
 
@@ -217,11 +350,11 @@ export class OAuthClient {
     return this.#token(
       { kind: 'refresh_token' },
       [refreshToken],
-      (as, o) =>
+      (as, o, auth) =>
         oauth.refreshTokenGrantRequest(
           as,
           this.#client,
-          this.#auth,
+          auth,
           refreshToken,
           scope ? { ...o, additionalParameters: { scope } } : o,
         ),
@@ -233,9 +366,10 @@ export class OAuthClient {
   async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
     const as = await this.server();
     if (as.revocation_endpoint === undefined) return false;
+    const auth = await this.#auth;
     const secrets = [token];
     const response = await this.#send(as, { kind: 'other', name: 'revocation' }, secrets, undefined, (o) =>
-      oauth.revocationRequest(as, this.#client, this.#auth, token, {
+      oauth.revocationRequest(as, this.#client, auth, token, {
         ...o,
         additionalParameters: { token_type_hint: hint },
       }),
@@ -253,22 +387,31 @@ export class OAuthClient {
   async #token(
     grant: Grant,
     secrets: string[],
-    request: (as: oauth.AuthorizationServer, o: oauth.TokenEndpointRequestOptions) => Promise<Response>,
+    request: (
+      as: oauth.AuthorizationServer,
+      o: oauth.TokenEndpointRequestOptions,
+      auth: oauth.ClientAuth,
+    ) => Promise<Response>,
     guard?: SendGuard,
+    process?: (as: oauth.AuthorizationServer, response: Response) => Promise<oauth.TokenEndpointResponse>,
   ): Promise<TokenSet> {
     const as = await this.server();
+    const auth = await this.#auth;
     const what = grant.kind === 'refresh_token' ? 'refresh_token' : grant.name;
     const sentAt = Date.now(); // expiry counts from when we asked: never later than the server's clock
-    const raw = await this.#send(as, grant, secrets, guard, (o) => request(as, o));
+    const raw = await this.#send(as, grant, secrets, guard, (o) => request(as, o, auth));
     const rotates = grant.kind === 'refresh_token';
     const response = await this.#limited(raw, what, rotates && raw.status === 200, secrets);
     if (response.status >= 400) throw await errorResponse(response, what, this.#scrubber(secrets));
     let body: oauth.TokenEndpointResponse;
     try {
-      body = await (rotates
-        ? oauth.processRefreshTokenResponse(as, this.#client, response)
-        : oauth.processGenericTokenEndpointResponse(as, this.#client, response));
+      body = await (process
+        ? process(as, response)
+        : rotates
+          ? oauth.processRefreshTokenResponse(as, this.#client, response)
+          : oauth.processGenericTokenEndpointResponse(as, this.#client, response));
     } catch (error) {
+      if (isIdTokenError(error)) throw idTokenError(error);
       throw endpointError(error, what, response.status, this.#scrubber(secrets), rotates && response.status === 200);
     }
     return TokenSet.fromResponse(body, sentAt);
@@ -364,7 +507,7 @@ export class OAuthClient {
       // after the server rotated the token (a gateway timing out on it, for one).
       const notProcessed =
         response === undefined ? surelyNotSent(failure) : response.status === 429 || response.status === 503;
-      const retryable = !rotates || notProcessed;
+      const retryable = !(rotates || (grant.kind === 'other' && grant.once)) || notProcessed;
       if (!retryable || attempt >= attempts) {
         const tries = `after ${attempt} ${attempt === 1 ? 'try' : 'tries'}`;
         const unknown = rotates && !notProcessed;
@@ -416,7 +559,7 @@ export class OAuthClient {
       return {
         issuer: e.issuer ?? new URL(e.tokenEndpoint).origin,
         token_endpoint: e.tokenEndpoint,
-        ...(e.revocationEndpoint === undefined ? {} : { revocation_endpoint: e.revocationEndpoint }),
+        ...given(e),
       };
     }
     const issuer = new URL(e.issuer as string);
@@ -429,11 +572,14 @@ export class OAuthClient {
         const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, o));
         if (as.token_endpoint === undefined) throw new Error('the metadata has no token_endpoint');
         checkEndpoint('the discovered token_endpoint', as.token_endpoint, allow);
-        if (e.revocationEndpoint !== undefined) return { ...as, revocation_endpoint: e.revocationEndpoint };
-        if (as.revocation_endpoint !== undefined) {
-          checkEndpoint('the discovered revocation_endpoint', as.revocation_endpoint, allow);
+        for (const name of [
+          'revocation_endpoint',
+          'authorization_endpoint',
+          'device_authorization_endpoint',
+        ] as const) {
+          if (as[name] !== undefined) checkEndpoint(`the discovered ${name}`, as[name], allow);
         }
-        return as;
+        return { ...as, ...given(e) };
       } catch (error) {
         if (error instanceof TokenkeeperError) throw error;
         lastError = error;
@@ -449,13 +595,78 @@ export class OAuthClient {
 }
 
 function endpointOf(as: oauth.AuthorizationServer, what: string): string {
-  const url = what === 'revocation' ? as.revocation_endpoint : as.token_endpoint;
+  const url =
+    what === 'revocation'
+      ? as.revocation_endpoint
+      : what === 'device_authorization'
+        ? as.device_authorization_endpoint
+        : as.token_endpoint;
   try {
     const u = new URL(url as string);
     return `${u.origin}${u.pathname}`; // never the query string
   } catch {
     return 'the endpoint';
   }
+}
+
+/** The endpoints given as options, which win over discovered ones. */
+function given(e: EndpointOptions): Partial<oauth.AuthorizationServer> {
+  const out: { -readonly [K in keyof oauth.AuthorizationServer]?: oauth.AuthorizationServer[K] } = {};
+  if (e.revocationEndpoint !== undefined) out.revocation_endpoint = e.revocationEndpoint;
+  if (e.authorizationEndpoint !== undefined) out.authorization_endpoint = e.authorizationEndpoint;
+  if (e.deviceAuthorizationEndpoint !== undefined) out.device_authorization_endpoint = e.deviceAuthorizationEndpoint;
+  return out;
+}
+
+function needEndpoint(url: string | undefined, what: string, option: string): string {
+  if (url === undefined) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      `The server has no ${what} endpoint in its metadata: give it as the ${option} option.`,
+    );
+  }
+  return url;
+}
+
+/** A failed check of the authorization response, or the server's error answer, as a typed error. */
+function authorizationResponseError(error: unknown): TokenkeeperError {
+  if (error instanceof oauth.AuthorizationResponseError) {
+    const code = scrubUrls(String(error.error)).slice(0, 100);
+    const description = error.error_description ? `: ${scrubUrls(error.error_description).slice(0, 200)}` : '';
+    const [typed, advice] = OAUTH_ERRORS[error.error] ?? [
+      'TOKENKEEPER_AUTHORIZATION_RESPONSE',
+      'Start the login again.',
+    ];
+    return new TokenEndpointError(
+      typed === 'TOKENKEEPER_TOKEN_ENDPOINT' ? 'TOKENKEEPER_AUTHORIZATION_RESPONSE' : typed,
+      `The authorization server answered the login with ${code}${description}. ${advice}`,
+      { oauthError: code },
+    );
+  }
+  const e = error as { message?: string };
+  return new TokenkeeperError(
+    'TOKENKEEPER_AUTHORIZATION_RESPONSE',
+    `The login callback was refused: ${scrubUrls(String(e.message ?? error)).slice(0, 200)}. ` +
+      'A callback must come from the server the login started at, with the parameters it sent; start the login again.',
+  );
+}
+
+function isIdTokenError(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  return (
+    error instanceof oauth.OperationProcessingError &&
+    (/^JWT_/.test(String(e.code)) || /ID Token|id_token/.test(String(e.message)))
+  );
+}
+
+function idTokenError(error: unknown): TokenkeeperError {
+  if (error instanceof TokenkeeperError) return error;
+  const e = error as { message?: string; cause?: { message?: string } };
+  return new TokenkeeperError(
+    'TOKENKEEPER_ID_TOKEN',
+    `The ID token of the login is not valid (${scrubUrls(String(e.message ?? error)).slice(0, 200)}); nothing was stored. ` +
+      'Start the login again; if it persists, check the issuer and client settings.',
+  );
 }
 
 /** Connection refused or host unknown: the request never reached a server. */
@@ -612,9 +823,77 @@ function positive(name: string, value: number): number {
   return value;
 }
 
-function invalidMethod(method: unknown): never {
-  throw new TokenkeeperError(
-    'TOKENKEEPER_INVALID_ARGUMENT',
-    `client.authMethod must be client_secret_basic, client_secret_post or none, got ${String(method)}.`,
+/**
+ * The client authentication of `client`, checked now (bad options throw at construction); a
+ * private JWK is imported as a non-extractable key, and a failed import rejects the first request.
+ */
+function clientAuth(client: ClientOptions): Promise<oauth.ClientAuth> {
+  const { clientSecret: secret, privateKey } = client;
+  const fail = (why: string): never => {
+    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', `client.${why}.`);
+  };
+  const method =
+    client.authMethod ?? (privateKey !== undefined ? 'private_key_jwt' : secret ? 'client_secret_basic' : 'none');
+  if (method === 'private_key_jwt') {
+    const isKey = typeof CryptoKey !== 'undefined' && privateKey instanceof CryptoKey;
+    if (isKey ? privateKey.type !== 'private' : typeof (privateKey as JsonWebKey | undefined)?.d !== 'string') {
+      fail('authMethod private_key_jwt needs client.privateKey: a private CryptoKey or a private JWK (with "d")');
+    }
+    if (client.keyId !== undefined && typeof client.keyId !== 'string') fail('keyId must be a string');
+    const kid = client.keyId ?? (isKey ? undefined : (privateKey as { kid?: string }).kid);
+    const key = isKey ? Promise.resolve(privateKey as CryptoKey) : importPrivateJwk(privateKey as JsonWebKey);
+    const auth = key.then((k) => oauth.PrivateKeyJwt(kid === undefined ? { key: k } : { key: k, kid }));
+    auth.catch(() => {}); // reported by the request that awaits it
+    return auth;
+  }
+  if (privateKey !== undefined) fail(`privateKey is only used with authMethod private_key_jwt, not ${method}`);
+  if (method !== 'none' && !secret) fail(`authMethod ${method} needs a clientSecret`);
+  const s = secret as string;
+  return Promise.resolve(
+    method === 'client_secret_basic'
+      ? oauth.ClientSecretBasic(s)
+      : method === 'client_secret_post'
+        ? oauth.ClientSecretPost(s)
+        : method === 'client_secret_jwt'
+          ? oauth.ClientSecretJwt(s)
+          : method === 'none'
+            ? oauth.None()
+            : fail(
+                `authMethod must be client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none, got ${String(method)}`,
+              ),
   );
+}
+
+/** The Web Crypto import parameters of each JWS algorithm a private JWK may declare. */
+const JWK_ALGORITHMS: Record<string, RsaHashedImportParams | EcKeyImportParams | Algorithm> = {
+  ES256: { name: 'ECDSA', namedCurve: 'P-256' },
+  ES384: { name: 'ECDSA', namedCurve: 'P-384' },
+  ES512: { name: 'ECDSA', namedCurve: 'P-521' },
+  RS256: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+  RS384: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-384' },
+  RS512: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-512' },
+  PS256: { name: 'RSA-PSS', hash: 'SHA-256' },
+  PS384: { name: 'RSA-PSS', hash: 'SHA-384' },
+  PS512: { name: 'RSA-PSS', hash: 'SHA-512' },
+  EdDSA: { name: 'Ed25519' },
+  Ed25519: { name: 'Ed25519' },
+};
+
+async function importPrivateJwk(jwk: JsonWebKey): Promise<CryptoKey> {
+  const curves: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512', Ed25519: 'EdDSA' };
+  const alg = jwk.alg ?? (jwk.kty === 'RSA' ? 'RS256' : curves[jwk.crv as string]);
+  const params = alg === undefined ? undefined : JWK_ALGORITHMS[alg];
+  try {
+    if (params === undefined) throw new Error(`unsupported algorithm ${String(alg ?? jwk.kty)}`);
+    const { alg: _a, key_ops: _k, use: _u, ...bare } = jwk;
+    return await crypto.subtle.importKey('jwk', bare, params, false, ['sign']);
+  } catch (error) {
+    // Never the key itself: only what kind of key it was.
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      `client.privateKey (a ${String(jwk.kty)} JWK${alg ? ` for ${alg}` : ''}) could not be used to sign: ${
+        (error as Error).message
+      }. Give a private EC, RSA or Ed25519 JWK, with "alg" when it is not the default for its type.`,
+    );
+  }
 }

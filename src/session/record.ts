@@ -60,6 +60,11 @@ export interface SessionRecord {
   idleTtlMs?: number;
   /** When a renewal last stored new tokens (ms since the epoch). */
   renewedAt?: number;
+  /**
+   * The validated claims of the ID token of an OpenID Connect login (`sub`, `iss`, `aud`, ...);
+   * the ID token itself is not kept. Added in 0.2: an older reader ignores it.
+   */
+  claims?: Record<string, unknown>;
 }
 
 export function encodeSession(rec: SessionRecord): StoreRecord {
@@ -75,6 +80,7 @@ export function encodeSession(rec: SessionRecord): StoreRecord {
   if (rec.scope !== undefined) out.scope = rec.scope;
   if (rec.reason !== undefined) out.reason = rec.reason;
   if (rec.renewing !== undefined) out.renewing = { by: rec.renewing.by, at: rec.renewing.at };
+  if (rec.claims !== undefined) out.claims = rec.claims as StoreRecord;
   for (const f of OPTIONAL) if (rec[f] !== undefined) out[f] = rec[f];
   return out;
 }
@@ -99,6 +105,8 @@ export function decodeSession(key: string, value: StoreRecord): SessionRecord {
     (value.scope === undefined || typeof value.scope === 'string') &&
     (value.reason === undefined || typeof value.reason === 'string') &&
     (value.renewing === undefined || isMark(value.renewing)) &&
+    (value.claims === undefined ||
+      (typeof value.claims === 'object' && value.claims !== null && !Array.isArray(value.claims))) &&
     OPTIONAL.every(
       (f) => value[f] === undefined || typeof value[f] === (f === 'issuer' || f === 'clientId' ? 'string' : 'number'),
     );
@@ -125,6 +133,7 @@ export function decodeSession(key: string, value: StoreRecord): SessionRecord {
   if (value.scope !== undefined) rec.scope = value.scope as string;
   if (value.reason !== undefined) rec.reason = value.reason as string;
   if (value.renewing !== undefined) rec.renewing = value.renewing as unknown as RenewalMark;
+  if (value.claims !== undefined) rec.claims = value.claims as Record<string, unknown>;
   for (const f of OPTIONAL) if (value[f] !== undefined) (rec as unknown as Record<string, unknown>)[f] = value[f];
   return rec;
 }

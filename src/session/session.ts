@@ -98,6 +98,14 @@ export class Session {
   }
 
   /**
+   * The validated ID token claims of an OpenID Connect login (`sub`, `iss`, `aud`, `email`, ...),
+   * or `undefined` when the login had no ID token. Only the claims are stored, never the ID token.
+   */
+  get claims(): Readonly<Record<string, unknown>> | undefined {
+    return this.#record.claims;
+  }
+
+  /**
    * A valid access token: from memory while fresh (no store round trip), otherwise renewed:
    * once per process at a time, under the store's lock, adopting a token another process
    * already stored instead of asking the server again.

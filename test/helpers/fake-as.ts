@@ -34,6 +34,16 @@ export interface FakeAuthServer {
   refreshGraceMs: number;
   /** The share (0 to 1) of successful refresh answers dropped after the server rotated: lost answers. */
   dropRate: number;
+  /** The device authorization endpoint (RFC 8628). */
+  readonly deviceEndpoint: string;
+  /**
+   * The device flow, on cue: the `interval` (s) and `expires_in` (s) the device endpoint hands
+   * out, and the answers to successive device_code polls (`ok` issues tokens; anything else is
+   * sent as the OAuth error), the last one repeated.
+   */
+  device: { interval?: number; expiresIn: number; answers: string[] };
+  /** When each device_code poll arrived (ms since the epoch). */
+  readonly devicePolls: number[];
   /** The newest refresh token the server issued in each family, by the family's first token. */
   newestRefreshToken(anyTokenOfFamily: string): string | undefined;
   /** Answer the next `n` token requests with `status` (default 503). */
@@ -63,6 +73,7 @@ interface Counts {
   clientCredentials: number;
   password: number;
   authorizationCode: number;
+  deviceCode: number;
   invalidGrant: number;
   reuseDetected: number;
   /** Used refresh tokens accepted again within `refreshGraceMs`. */
@@ -83,6 +94,7 @@ const zero = (): Counts => ({
   clientCredentials: 0,
   password: 0,
   authorizationCode: 0,
+  deviceCode: 0,
   invalidGrant: 0,
   reuseDetected: 0,
   graceReuse: 0,
@@ -148,6 +160,9 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
     tokenEndpoint: '',
     revocationEndpoint: '',
     apiUrl: '',
+    deviceEndpoint: '',
+    device: { interval: 1, expiresIn: 600, answers: ['ok'] },
+    devicePolls: [],
     clientId,
     clientSecret,
     counts: zero(),
@@ -203,6 +218,7 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
         issuer: fake.issuer,
         token_endpoint: fake.tokenEndpoint,
         revocation_endpoint: fake.revocationEndpoint,
+        device_authorization_endpoint: fake.deviceEndpoint,
       });
     }
     if (url.pathname === '/api') {
@@ -232,6 +248,17 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
       if (at) at.revoked = true;
       res.writeHead(200).end();
       return;
+    }
+    if (url.pathname === '/device') {
+      const { interval, expiresIn } = fake.device;
+      return json(200, {
+        device_code: token('dc'),
+        user_code: 'WDJB-MJHT',
+        verification_uri: `${fake.issuer}/activate`,
+        verification_uri_complete: `${fake.issuer}/activate?user_code=WDJB-MJHT`,
+        expires_in: expiresIn,
+        ...(interval === undefined ? {} : { interval }),
+      });
     }
     if (url.pathname !== '/token') return json(404, { error: 'not_found' });
     fake.counts.received++;
@@ -303,6 +330,13 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
         }
         return json(200, { ...issueFamilyTokens(newFamily(), fake.accessTokenTtl), ref: { type: 'user', id: 7 } });
       }
+      case 'urn:ietf:params:oauth:grant-type:device_code': {
+        fake.devicePolls.push(Date.now());
+        const answers = fake.device.answers;
+        const answer = answers[Math.min(fake.counts.deviceCode++, answers.length - 1)];
+        if (answer !== 'ok') return json(400, { error: answer, error_description: `device says ${answer}` });
+        return json(200, issueFamilyTokens(newFamily(), fake.accessTokenTtl));
+      }
       default:
         return json(400, { error: 'unsupported_grant_type' });
     }
@@ -327,6 +361,7 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
     tokenEndpoint: `${base}/token`,
     revocationEndpoint: `${base}/revoke`,
     apiUrl: `${base}/api`,
+    deviceEndpoint: `${base}/device`,
   });
   return fake;
 }

@@ -1,0 +1,97 @@
+import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
+import type { TokenSet } from '../../token/token-set.js';
+import type { TokenEndpointError } from '../oauth.js';
+import type { LoginContext } from './authorize.js';
+
+/**
+ * The device authorization grant (RFC 8628) for CLIs, TVs and headless servers: ask for a user
+ * code, show it once, then poll the token endpoint as the server asks until the user approves,
+ * refuses, or the code expires.
+ */
+
+/** What to show the user: where to go, and the code to enter there. */
+export interface DevicePrompt {
+  userCode: string;
+  verificationUri: string;
+  /** The same page with the code filled in (for a QR code or a link), when the server offers one. */
+  verificationUriComplete?: string;
+  /** When the code expires. */
+  expiresAt: Date;
+}
+
+export interface DeviceCodeGrant {
+  grant: 'device_code';
+  scope?: string;
+  /** Called once with the code to show; the polling starts when it returns (or resolves). */
+  onPrompt: (prompt: DevicePrompt) => void | Promise<void>;
+  /** Stops the polling: the login then rejects with `TOKENKEEPER_LOGIN_ABORTED`. */
+  signal?: AbortSignal;
+}
+
+/** The interval RFC 8628 §3.2 prescribes when the server names none, and the `slow_down` step. */
+const DEFAULT_INTERVAL_S = 5;
+const SLOW_DOWN_S = 5;
+
+export async function deviceLogin(ctx: Pick<LoginContext, 'oauth'>, grant: DeviceCodeGrant): Promise<TokenSet> {
+  const { signal } = grant;
+  aborted(signal);
+  const started = await ctx.oauth.deviceAuthorization(grant.scope);
+  const expiresAt = Date.now() + started.expires_in * 1000;
+  let intervalMs = (started.interval ?? DEFAULT_INTERVAL_S) * 1000;
+  const prompt: DevicePrompt = {
+    userCode: started.user_code,
+    verificationUri: started.verification_uri,
+    expiresAt: new Date(expiresAt),
+  };
+  if (started.verification_uri_complete !== undefined) {
+    prompt.verificationUriComplete = started.verification_uri_complete;
+  }
+  await grant.onPrompt(prompt);
+  for (;;) {
+    await wait(intervalMs, signal);
+    try {
+      return await ctx.oauth.deviceCode(started.device_code);
+    } catch (error) {
+      if (!isTokenkeeperError(error, 'TOKENKEEPER_AUTHORIZATION_PENDING')) throw error;
+      if ((error as TokenEndpointError).oauthError === 'slow_down') intervalMs += SLOW_DOWN_S * 1000;
+      // A server that never says expired_token must not keep us polling forever.
+      if (Date.now() >= expiresAt + intervalMs) {
+        throw new TokenkeeperError(
+          'TOKENKEEPER_INVALID_GRANT',
+          'The device code expired before the user approved the login: start the login again.',
+        );
+      }
+    }
+  }
+}
+
+function aborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new TokenkeeperError('TOKENKEEPER_LOGIN_ABORTED', 'The device login was aborted before it finished.', {
+      cause: signal.reason,
+    });
+  }
+}
+
+function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  aborted(signal);
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', stop);
+    };
+    const stop = () => {
+      done();
+      try {
+        aborted(signal);
+      } catch (error) {
+        reject(error);
+      }
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', stop, { once: true });
+  });
+}
