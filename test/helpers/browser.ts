@@ -46,6 +46,7 @@ export async function startPageServer(extraEntries: Record<string, string> = {})
     entryPoints: {
       stores: `${root}/test/browser/page/stores.ts`,
       tabs: `${root}/test/browser/page/tabs.ts`,
+      login: `${root}/test/browser/page/login.ts`,
       ...extraEntries,
     },
     bundle: true,
@@ -67,11 +68,12 @@ export async function startPageServer(extraEntries: Record<string, string> = {})
       '/sandboxed.html',
       '<!doctype html><meta charset="utf-8"><iframe name="blocked" sandbox="allow-scripts" src="/frame.html"></iframe>',
     ],
+    ['/spa.html', '<!doctype html><meta charset="utf-8"><script type="module" src="/login.js"></script>'],
     ['/tokenkeeper.js', readFileSync(buildFile, 'utf8')],
   ]);
   for (const file of bundled.outputFiles) files.set(file.path.replace('/pages', ''), file.text);
   const server: Server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const path = new URL(req.url ?? '/', 'http://x').pathname; // a query (a login callback's) is the page's business
     const body = files.get(path);
     if (body === undefined) {
       res.writeHead(404).end();
