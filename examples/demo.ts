@@ -7,8 +7,9 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fileStore } from '../src/exports/file.js';
-import { SessionManager, type SessionManagerOptions, type StoreRecord } from '../src/index.js';
-import { startRealAuthServer } from './auth-server.js';
+import { loginWithBrowser } from '../src/exports/loopback.js';
+import { type Session, SessionManager, type SessionManagerOptions, type StoreRecord } from '../src/index.js';
+import { type RealAuthServer, startRealAuthServer } from './auth-server.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const demoDir = join(root, '.tokenkeeper-demo'); // git-ignored
@@ -88,11 +89,9 @@ async function main(): Promise<void> {
   const leftover = await manager.clear();
   if (leftover > 0) console.log(`   (removed ${leftover} session(s) left by an interrupted earlier run)\n`);
 
-  // 1. Log in. Interactive logins need a browser; the demo mints the refresh token an
-  //    authorization-code login would have produced, and logs in with it over HTTP.
-  const refreshToken = await server.mintRefreshToken(SESSION);
-  const session = await manager.login({ grant: 'refresh_token', refreshToken }, { sessionId: SESSION });
-  step(1, 'Log in once', `logged in as ${JSON.stringify(SESSION)}; stored ${session.tokens}`);
+  // 1. Log in through the server's own login page, as a CLI would (PKCE, loopback redirect).
+  const { session, how } = await logIn(manager, server);
+  step(1, 'Log in once', `logged in as ${JSON.stringify(session.id)} ${how}; stored ${session.tokens}`);
 
   // 2. A second run: a new process finds the session in the store, with no login.
   const before = { ...server.counts };
@@ -147,6 +146,50 @@ async function main(): Promise<void> {
   if (refreshes !== 1 || errors !== 0 || distinct.size !== 1 || !same || !revoked) {
     console.error('\nThe demo did not behave as documented.');
     process.exitCode = 1;
+  }
+}
+
+/**
+ * Logs in with `loginWithBrowser`, a headless Chromium playing the user on the login and consent
+ * pages. Without Chromium (`apt-get install chromium`), the demo mints the refresh token such a
+ * login produces and logs in with it.
+ */
+async function logIn(manager: SessionManager, server: RealAuthServer): Promise<{ session: Session; how: string }> {
+  const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (!existsSync(chromiumPath)) {
+    const refreshToken = await server.mintRefreshToken(SESSION);
+    const session = await manager.login({ grant: 'refresh_token', refreshToken }, { sessionId: SESSION });
+    return { session, how: '(no Chromium here: with a minted refresh token)' };
+  }
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.route(
+      (url) => url.hostname !== '127.0.0.1',
+      (route) => route.abort(),
+    );
+    const session = await loginWithBrowser(manager, {
+      scope: 'openid offline_access api:read',
+      prompt: 'consent', // oidc-provider issues a refresh token (offline_access) only with consent
+      open: async (url) => {
+        const done = new URL(url).searchParams.get('redirect_uri') as string;
+        await page.goto(url);
+        for (let step = 0; step < 6 && !page.url().startsWith(done); step++) {
+          if ((await page.locator('input[name=login]').count()) > 0) {
+            await page.fill('input[name=login]', SESSION);
+            await page.fill('input[name=password]', 'any password');
+          }
+          await Promise.all([page.waitForNavigation(), page.locator('button[type=submit]').first().click()]);
+        }
+      },
+    });
+    return { session, how: 'through the login page (PKCE, headless Chromium as the user)' };
+  } finally {
+    await browser.close();
   }
 }
 
