@@ -1,11 +1,11 @@
-import { type EncryptionOptions, encryptedStore } from '../codec/encrypted.js';
+import { checkEncryptionOptions, type EncryptionOptions } from '../codec/encryption-options.js';
 import { isTokenkeeperError, TokenkeeperError } from '../errors.js';
 import { assertValidKey, checkNamespace, describeType, MAX_KEY_LENGTH } from '../store/kit/keys.js';
-import { memoryStore } from '../store/memory.js';
 import type { LockOptions, Store, StoreEntry } from '../store/types.js';
 import { withLock } from '../store/with-lock.js';
 import { TokenSet } from '../token/token-set.js';
 import { SessionCache } from './cache.js';
+import { deferredStore } from './deferred-store.js';
 import { RenewalEngine } from './engine/renewal.js';
 import { Emitter, type SessionEventName, type SessionEvents } from './events.js';
 import { checkGrant, exchangeParameters, type LoginGrant, renewByOf } from './grants.js';
@@ -18,7 +18,6 @@ import {
   type LoginContext,
   startAuthorization,
 } from './login/authorize.js';
-import { deviceLogin } from './login/device.js';
 import { type ClientOptions, type EndpointOptions, OAuthClient, type RetryOptions } from './oauth.js';
 import {
   type Binding,
@@ -164,13 +163,31 @@ export class SessionManager {
     this.namespace = namespace;
     this.refreshSkewMs = skew;
     this.#ownsStore = options.store === undefined;
-    const base = options.store ?? memoryStore();
+    // The default memory store and the encryption are loaded on first use (see deferredStore).
+    const base =
+      options.store ??
+      deferredStore(
+        'memory',
+        { crossProcessLock: false },
+        () => import('../store/memory.js').then((m) => m.memoryStore()),
+        false,
+      );
     // A record is encrypted for this server and client: moved to another app, it does not decrypt.
-    this.store = options.encryption
-      ? encryptedStore(base, {
-          ...options.encryption,
-          context: options.encryption.context ?? `${this.#binding.issuer} ${this.#binding.clientId}`,
-        })
+    const encryption = options.encryption;
+    if (encryption !== undefined) checkEncryptionOptions(encryption); // bad keys fail here, not on first use
+    this.store = encryption
+      ? deferredStore(
+          `encrypted(${base.name})`,
+          base.capabilities,
+          () =>
+            import('../codec/encrypted.js').then((m) =>
+              m.encryptedStore(base, {
+                ...encryption,
+                context: encryption.context ?? `${this.#binding.issuer} ${this.#binding.clientId}`,
+              }),
+            ),
+          base.watch !== undefined,
+        )
       : base;
     this.#lock = { leaseMs: options.lock?.leaseMs ?? 5_000, waitMs: options.lock?.waitMs ?? 60_000 };
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
@@ -241,7 +258,8 @@ export class SessionManager {
       // Checked first, so a session of another app is refused before the user is asked anything.
       const existing = await this.#existing(sessionId, key, options.replace === true);
       if (options.reuse && existing !== undefined && this.#usable(existing)) return this.#session(sessionId, existing);
-      const tokens = await deviceLogin(this.#login, grant);
+      const { deviceLogin } = await import('./login/device.js');
+      const tokens = await deviceLogin(this.#oauth, grant);
       return this.#save(sessionId, grant.grant, tokens, { ...options, ...life }, { scope });
     }
     return this.#withLock(key, async () => {
@@ -552,7 +570,7 @@ export class SessionManager {
       case 'token_exchange':
         return this.#oauth.tokenExchange(exchangeParameters(grant));
       case 'device_code':
-        return deviceLogin(this.#login, grant);
+        return import('./login/device.js').then((m) => m.deviceLogin(this.#oauth, grant));
     }
   }
 

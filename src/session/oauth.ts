@@ -298,38 +298,51 @@ export class OAuthClient {
   }
 
   /**
-   * Starts a device login (RFC 8628 §3.1): the device code, the user code and where the user
-   * enters it.
+   * A request to another endpoint of the server (device authorization, ...), with the client's
+   * authentication, the timeout and retries, the size limit, and typed errors; `process` reads
+   * the answer (an oauth4webapi `process*` function).
    */
-  async deviceAuthorization(scope?: string): Promise<oauth.DeviceAuthorizationResponse> {
+  async endpoint<T>(
+    what: string,
+    send: (
+      as: oauth.AuthorizationServer,
+      o: oauth.TokenEndpointRequestOptions,
+      auth: oauth.ClientAuth,
+    ) => Promise<Response>,
+    process: (as: oauth.AuthorizationServer, response: Response) => Promise<T>,
+  ): Promise<T> {
     const as = await this.server();
-    needEndpoint(as.device_authorization_endpoint, 'a device authorization', 'deviceAuthorizationEndpoint');
     const auth = await this.#auth;
-    const what = 'device_authorization';
-    const raw = await this.#send(as, { kind: 'other', name: what }, [], undefined, (o) =>
-      oauth.deviceAuthorizationRequest(as, this.#client, auth, scope ? { scope } : {}, o),
-    );
+    const raw = await this.#send(as, { kind: 'other', name: what }, [], undefined, (o) => send(as, o, auth));
     const response = await this.#limited(raw, what, false, []);
     if (response.status >= 400) throw await errorResponse(response, what, this.#scrubber([]));
     try {
-      return await oauth.processDeviceAuthorizationResponse(as, this.#client, response);
+      return await process(as, response);
     } catch (error) {
       throw endpointError(error, what, response.status, this.#scrubber([]));
     }
   }
 
   /**
-   * One poll of the token endpoint with a device code. Until the user approves, it rejects with
-   * `TOKENKEEPER_AUTHORIZATION_PENDING` (`oauthError` `authorization_pending` or `slow_down`).
+   * A token request of grant `name` built by `request` (the login flows' grants), answered
+   * through `process` (default: the generic token response).
    */
-  deviceCode(deviceCode: string): Promise<TokenSet> {
-    return this.#token(
-      { kind: 'other', name: 'device_code' },
-      [deviceCode],
-      (as, o, auth) => oauth.deviceCodeGrantRequest(as, this.#client, auth, deviceCode, o),
-      undefined,
-      (as, response) => oauth.processDeviceCodeResponse(as, this.#client, response),
-    );
+  grant(
+    name: string,
+    secrets: string[],
+    request: (
+      as: oauth.AuthorizationServer,
+      o: oauth.TokenEndpointRequestOptions,
+      auth: oauth.ClientAuth,
+    ) => Promise<Response>,
+    process?: (as: oauth.AuthorizationServer, response: Response) => Promise<oauth.TokenEndpointResponse>,
+  ): Promise<TokenSet> {
+    return this.#token({ kind: 'other', name }, secrets, request, undefined, process);
+  }
+
+  /** The client's id, as oauth4webapi takes it. */
+  get client(): oauth.Client {
+    return this.#client;
   }
 
   /** The token exchange grant (RFC 8693) with its parameters (`subject_token`, `audience`, ...). */

@@ -1,7 +1,7 @@
+import * as oauth from 'oauth4webapi';
 import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
 import type { TokenSet } from '../../token/token-set.js';
-import type { TokenEndpointError } from '../oauth.js';
-import type { LoginContext } from './authorize.js';
+import type { OAuthClient, TokenEndpointError } from '../oauth.js';
 
 /**
  * The device authorization grant (RFC 8628) for CLIs, TVs and headless servers: ask for a user
@@ -32,10 +32,21 @@ export interface DeviceCodeGrant {
 const DEFAULT_INTERVAL_S = 5;
 const SLOW_DOWN_S = 5;
 
-export async function deviceLogin(ctx: Pick<LoginContext, 'oauth'>, grant: DeviceCodeGrant): Promise<TokenSet> {
-  const { signal } = grant;
+/** Loaded by the manager on first use: apps that never log in this way do not ship it. */
+export async function deviceLogin(client: OAuthClient, grant: DeviceCodeGrant): Promise<TokenSet> {
+  const { signal, scope } = grant;
   aborted(signal);
-  const started = await ctx.oauth.deviceAuthorization(grant.scope);
+  if ((await client.server()).device_authorization_endpoint === undefined) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      'The server has no device authorization endpoint in its metadata: give it as the deviceAuthorizationEndpoint option.',
+    );
+  }
+  const started = await client.endpoint(
+    'device_authorization',
+    (as, o, auth) => oauth.deviceAuthorizationRequest(as, client.client, auth, scope ? { scope } : {}, o),
+    (as, response) => oauth.processDeviceAuthorizationResponse(as, client.client, response),
+  );
   const expiresAt = Date.now() + started.expires_in * 1000;
   let intervalMs = (started.interval ?? DEFAULT_INTERVAL_S) * 1000;
   const prompt: DevicePrompt = {
@@ -50,7 +61,12 @@ export async function deviceLogin(ctx: Pick<LoginContext, 'oauth'>, grant: Devic
   for (;;) {
     await wait(intervalMs, signal);
     try {
-      return await ctx.oauth.deviceCode(started.device_code);
+      return await client.grant(
+        'device_code',
+        [started.device_code],
+        (as, o, auth) => oauth.deviceCodeGrantRequest(as, client.client, auth, started.device_code, o),
+        (as, response) => oauth.processDeviceCodeResponse(as, client.client, response),
+      );
     } catch (error) {
       if (!isTokenkeeperError(error, 'TOKENKEEPER_AUTHORIZATION_PENDING')) throw error;
       if ((error as TokenEndpointError).oauthError === 'slow_down') intervalMs += SLOW_DOWN_S * 1000;
