@@ -104,6 +104,16 @@ export type SendGuard = () => Promise<void>;
  */
 type Grant = { kind: 'refresh_token' } | { kind: 'other'; name: string; once?: boolean };
 
+/** Sends one request to an endpoint of `as`, authenticated with `auth` (an oauth4webapi `*Request` call). */
+export type EndpointRequest = (
+  as: oauth.AuthorizationServer,
+  o: oauth.TokenEndpointRequestOptions,
+  auth: oauth.ClientAuth,
+) => Promise<Response>;
+
+/** Reads an endpoint's answer (an oauth4webapi `process*` call). */
+export type ResponseReader<T> = (as: oauth.AuthorizationServer, response: Response) => Promise<T>;
+
 /** The token exchange grant type (RFC 8693). */
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
@@ -330,12 +340,8 @@ export class OAuthClient {
   grant(
     name: string,
     secrets: string[],
-    request: (
-      as: oauth.AuthorizationServer,
-      o: oauth.TokenEndpointRequestOptions,
-      auth: oauth.ClientAuth,
-    ) => Promise<Response>,
-    process?: (as: oauth.AuthorizationServer, response: Response) => Promise<oauth.TokenEndpointResponse>,
+    request: EndpointRequest,
+    process?: ResponseReader<oauth.TokenEndpointResponse>,
   ): Promise<TokenSet> {
     return this.#token({ kind: 'other', name }, secrets, request, undefined, process);
   }
@@ -400,13 +406,9 @@ export class OAuthClient {
   async #token(
     grant: Grant,
     secrets: string[],
-    request: (
-      as: oauth.AuthorizationServer,
-      o: oauth.TokenEndpointRequestOptions,
-      auth: oauth.ClientAuth,
-    ) => Promise<Response>,
+    request: EndpointRequest,
     guard?: SendGuard,
-    process?: (as: oauth.AuthorizationServer, response: Response) => Promise<oauth.TokenEndpointResponse>,
+    process?: ResponseReader<oauth.TokenEndpointResponse>,
   ): Promise<TokenSet> {
     const as = await this.server();
     const auth = await this.#auth;
