@@ -31,6 +31,8 @@ export interface RealAuthServer {
     errors: number;
     revocations: number;
   };
+  /** Ends an access token at the server now (as if it had expired): APIs answer 401 to it. */
+  expireAccessToken(token: string): Promise<void>;
   /** A refresh token for a new grant of `accountId`, as after an interactive login. */
   mintRefreshToken(accountId?: string): Promise<string>;
   close(): Promise<void>;
@@ -79,7 +81,7 @@ export async function startRealAuthServer(options: RealAuthServerOptions = {}): 
   const native = {
     application_type: 'native' as const,
     response_types: ['code' as const],
-    redirect_uris: ['http://127.0.0.1/callback'],
+    redirect_uris: ['http://127.0.0.1/callback', 'http://127.0.0.1/auth/callback'],
     scope: 'openid offline_access api:read',
   };
   const provider = new Provider(issuer, {
@@ -199,6 +201,9 @@ export async function startRealAuthServer(options: RealAuthServerOptions = {}): 
     privateKeyJwk,
     secretJwtClientId: 'tokenkeeper-secret-jwt',
     counts,
+    async expireAccessToken(token) {
+      await (await provider.AccessToken.find(token))?.destroy();
+    },
     async mintRefreshToken(accountId = 'alice') {
       const grant = new provider.Grant({ accountId, clientId });
       grant.addOIDCScope('openid offline_access');

@@ -12,6 +12,7 @@ import { launchChromium, type PageServer, startPageServer } from '../helpers/bro
 import { startChild } from '../helpers/child.js';
 import { rejection } from '../helpers/errors.js';
 import { type RealAuthServer, startRealAuthServer } from '../helpers/oidc.js';
+import { offline, signIn as signInAs } from '../helpers/sign-in.js';
 
 // Every login flow end to end: oidc-provider's own login and consent pages, driven in Chromium.
 
@@ -35,11 +36,7 @@ afterAll(async () => {
 beforeEach(async () => {
   store = memoryStore();
   context = await browser.newContext(); // no login session carried from one test to the next
-  // The login pages import a web font: nothing leaves 127.0.0.1.
-  await context.route(
-    (url) => url.hostname !== '127.0.0.1',
-    (route) => route.abort(),
-  );
+  await offline(context);
   page = await context.newPage();
 });
 afterEach(async () => {
@@ -55,23 +52,8 @@ function options(extra: Partial<SessionManagerOptions> = {}): SessionManagerOpti
   return { store, issuer: op.issuer, client: { clientId: op.clientId, clientSecret: op.clientSecret }, ...extra };
 }
 
-/**
- * Goes through the server's pages from `url` (a user code, login and consent) until `done` says
- * the flow has left them.
- */
-async function signIn(url: string, done: () => Promise<boolean> | boolean, fill: Record<string, string> = {}) {
-  await page.goto(url);
-  for (let step = 0; step < 8 && !(await done()); step++) {
-    const fields: Record<string, string> = { login: 'alice', password: 'any password', ...fill };
-    for (const [name, value] of Object.entries(fields)) {
-      const field = page.locator(`input[name=${name}]:visible`);
-      if ((await field.count()) > 0) await field.fill(value);
-    }
-    await Promise.all([page.waitForNavigation(), page.locator('button[type=submit]').first().click()]);
-  }
-  expect(await done()).toBe(true);
-}
-
+const signIn = (url: string, done: () => Promise<boolean> | boolean, fill: Record<string, string> = {}) =>
+  signInAs(page, url, done, fill);
 const at = (prefix: string) => () => page.url().startsWith(prefix);
 
 /** A redirect URI that only records what arrives: the callback is then the test's to use. */

@@ -1,0 +1,57 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Session } from '../session/session.js';
+import { nodeResponse, routesOf, webRequest } from './node-request.js';
+import type { WebAuth } from './web.js';
+
+/** An Express request, as the middleware uses it (Express 5). */
+export interface ExpressRequest extends IncomingMessage {
+  originalUrl: string;
+  path: string;
+  /** The signed-in user's session, or `undefined`: set on every request by {@link expressAuth}. */
+  tokenkeeper?: Session;
+}
+
+export interface ExpressAuthOptions {
+  /** Where the routes are mounted (default `/auth`): `GET <basePath>/login`, `GET .../callback`, `POST .../logout`. */
+  basePath?: string;
+}
+
+/**
+ * Express middleware over {@link WebAuth}: mounts the login, callback and logout routes, and
+ * sets `req.tokenkeeper` to the signed-in user's `Session` (or `undefined`) on every request.
+ * Works with or without express-session: the sign-in has a cookie of its own.
+ *
+ * @example
+ * app.use(expressAuth(webAuth(manager, { redirectUri, cookie: { keys } })));
+ * app.get('/me', async (req, res) => res.json(await (await req.tokenkeeper!.fetch(api)).json()));
+ */
+export function expressAuth(
+  auth: WebAuth,
+  options: ExpressAuthOptions = {},
+): (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void) => Promise<void> {
+  const routes = routesOf(options.basePath);
+  return async (req, res, next) => {
+    try {
+      const request = webRequest(auth, req.method ?? 'GET', req.originalUrl, req.headers);
+      const path = req.path;
+      const response =
+        path === routes.login && req.method === 'GET'
+          ? await auth.login(request)
+          : path === routes.callback && req.method === 'GET'
+            ? await auth.callback(request)
+            : path === routes.logout
+              ? await auth.logout(request)
+              : undefined;
+      if (response === undefined) {
+        req.tokenkeeper = await auth.sessionFor(request);
+        return next();
+      }
+      const { status, headers, body } = await nodeResponse(response);
+      res.statusCode = status;
+      for (const [name, value] of headers) res.setHeader(name, value);
+      res.end(body);
+    } catch (error) {
+      next(error);
+    }
+  };
+}

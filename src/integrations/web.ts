@@ -1,0 +1,321 @@
+import { TokenkeeperError } from '../errors.js';
+import type { SessionManager } from '../session/manager.js';
+import type { Session } from '../session/session.js';
+
+/**
+ * Sign users in to a web app and call APIs on their behalf, on Web-standard `Request` and
+ * `Response` (Hono, Next.js route handlers, SvelteKit, Remix, Bun, Deno; Express and Fastify
+ * through `tokenkeeper/express` and `tokenkeeper/fastify`).
+ *
+ * The browser gets only an opaque random id in a signed, HttpOnly cookie; the tokens stay in
+ * the manager's store, shared by every worker and machine, and refreshed once per user.
+ */
+
+export interface WebAuthOptions {
+  /** The app's callback URL, as registered at the server; its origin is the app's origin. */
+  redirectUri: string;
+  /** The scope to ask for (default `openid offline_access`). */
+  scope?: string;
+  /** Authorization request parameters: `prompt`, `extra` (see `authorize()`). */
+  prompt?: string;
+  extra?: Record<string, string>;
+  cookie: {
+    /**
+     * HMAC keys that sign the cookie, newest first: the first signs, all verify. Rotate by
+     * adding a new key in front, and drop the oldest once its cookies have expired.
+     * At least 32 characters each.
+     */
+    keys: string[];
+    /** The cookie's name (default `tk_session`; the login in progress uses `<name>_login`). */
+    name?: string;
+    /** Default: `Secure` unless the app runs on http on loopback (development). */
+    secure?: boolean;
+    /** How long the browser keeps the cookie, in seconds (default 14 days). */
+    maxAgeSeconds?: number;
+  };
+  /** Where `returnTo` points when a login gives none (default `/`). */
+  defaultReturnTo?: string;
+  /** Where the browser goes after a logout (default `/`). */
+  afterLogout?: string;
+}
+
+export interface WebAuth {
+  /** Redirects to the authorization server; `?returnTo=/path` (same-origin paths only) comes back after. */
+  login(request: Request): Promise<Response>;
+  /** Completes the login, sets the session cookie, and redirects to the page the user started from. */
+  callback(request: Request): Promise<Response>;
+  /** A POST from the app's own pages: revokes, deletes the session, clears the cookie. */
+  logout(request: Request): Promise<Response>;
+  /** The signed-in user's session, or `undefined`. */
+  sessionFor(request: Request): Promise<Session | undefined>;
+  /** The app's origin (from `redirectUri`). */
+  readonly origin: string;
+}
+
+const DEFAULT_MAX_AGE_S = 14 * 24 * 3600;
+const LOGIN_MAX_AGE_S = 600;
+const SESSION_ID = /^[\w-]{43}$/;
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * The neutral web handlers of `manager`'s sign-in: see {@link WebAuth}.
+ *
+ * @example
+ * const auth = webAuth(manager, {
+ *   redirectUri: 'https://app.example.com/auth/callback',
+ *   cookie: { keys: [process.env.COOKIE_KEY] },
+ * });
+ * app.get('/auth/login', (c) => auth.login(c.req.raw)); // Hono
+ */
+export function webAuth(manager: SessionManager, options: WebAuthOptions): WebAuth {
+  const o = checkOptions(options);
+  const { name, secure, maxAge, origin } = o;
+  const loginName = `${name}_login`;
+  const signer = new Signer(o.keys);
+
+  const cookie = (n: string, value: string, age: number) =>
+    `${n}=${value}; Path=/; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}; Max-Age=${age}`;
+  const cleared = (n: string) => cookie(n, '', 0);
+  const signed = async (n: string, value: string, age: number) =>
+    cookie(n, `${value}.${await signer.sign(n, value)}`, age);
+  /** The verified value of cookie `n` in `request`, or `undefined`. */
+  const read = async (request: Request, n: string): Promise<string | undefined> => {
+    const raw = cookieValue(request.headers.get('cookie'), n);
+    const dot = raw?.lastIndexOf('.') ?? -1;
+    if (raw === undefined || dot <= 0) return undefined;
+    const value = raw.slice(0, dot);
+    return (await signer.verify(n, value, raw.slice(dot + 1))) ? value : undefined;
+  };
+  const sessionFor = async (request: Request): Promise<Session | undefined> => {
+    const id = await read(request, name);
+    if (id === undefined || !SESSION_ID.test(id)) return undefined;
+    return manager.get(id);
+  };
+
+  return {
+    origin,
+    sessionFor,
+
+    async login(request) {
+      const returnTo = new URL(request.url, origin).searchParams.get('returnTo') ?? o.defaultReturnTo;
+      if (!samePath(returnTo, origin)) {
+        return page(400, 'Not a page of this site', 'returnTo must be a path on this site, such as /account.');
+      }
+      const { url, state } = await manager.authorize({
+        redirectUri: o.redirectUri,
+        scope: o.scope,
+        sessionId: randomId(), // a new id at every login: no session fixation
+        ...(o.prompt === undefined ? {} : { prompt: o.prompt }),
+        ...(o.extra === undefined ? {} : { extra: o.extra }),
+      });
+      const login = base64url(new TextEncoder().encode(JSON.stringify({ s: state, r: returnTo })));
+      return redirect(url, 302, [await signed(loginName, login, LOGIN_MAX_AGE_S)]);
+    },
+
+    async callback(request) {
+      const state = new URL(request.url, origin).searchParams.get('state');
+      const login = parseLogin(await read(request, loginName));
+      // The login must have started in this browser: no one else's login completed in it (login CSRF).
+      if (login === undefined || state === null || login.s !== state) {
+        return page(
+          400,
+          'Sign-in not recognized',
+          'This sign-in did not start in this browser, or took too long. Start again.',
+          [cleared(loginName)],
+        );
+      }
+      let session: Session;
+      try {
+        session = await manager.callback(request);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        const message = error instanceof TokenkeeperError ? error.message : 'The sign-in failed.';
+        return page(code === 'TOKENKEEPER_ACCESS_DENIED' ? 403 : 400, 'Sign-in failed', message, [cleared(loginName)]);
+      }
+      // A session this browser had before is over: its tokens are not left behind in the store.
+      const previous = await sessionFor(request).catch(() => undefined);
+      if (previous !== undefined && previous.id !== session.id) await previous.logout().catch(() => {});
+      return redirect(login.r, 302, [await signed(name, session.id, maxAge), cleared(loginName)]);
+    },
+
+    async logout(request) {
+      if (request.method !== 'POST') {
+        return page(405, 'Use the sign-out button', 'Signing out takes a POST from this site.', [], { allow: 'POST' });
+      }
+      // Only the app's own pages may sign a user out (no cross-site logout).
+      const from = request.headers.get('origin');
+      const site = request.headers.get('sec-fetch-site');
+      if (from === null ? site !== 'same-origin' : from !== origin) {
+        return page(403, 'Not from this site', 'Signing out must come from a page of this site.');
+      }
+      const session = await sessionFor(request).catch(() => undefined);
+      if (session !== undefined) await session.logout({ revoke: true }).catch(() => {});
+      return redirect(o.afterLogout, 303, [cleared(name)]);
+    },
+  };
+}
+
+interface Checked {
+  redirectUri: string;
+  scope: string;
+  prompt?: string;
+  extra?: Record<string, string>;
+  keys: string[];
+  name: string;
+  secure: boolean;
+  maxAge: number;
+  origin: string;
+  defaultReturnTo: string;
+  afterLogout: string;
+}
+
+function checkOptions(options: WebAuthOptions): Checked {
+  const fail = (why: string) => new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', `webAuth(): ${why}.`);
+  if (typeof options !== 'object' || options === null) throw fail('give { redirectUri, cookie: { keys } }');
+  let redirect: URL;
+  try {
+    redirect = new URL(options.redirectUri);
+  } catch {
+    throw fail('redirectUri must be the absolute URL of the callback route');
+  }
+  const loopback = LOOPBACK.test(redirect.hostname);
+  if (redirect.protocol !== 'https:' && !(redirect.protocol === 'http:' && loopback)) {
+    throw fail('redirectUri must be https (plain http only on loopback, for development)');
+  }
+  const c = options.cookie;
+  if (typeof c !== 'object' || c === null || !Array.isArray(c.keys) || c.keys.length === 0) {
+    throw fail('cookie.keys must be a list of secrets, newest first');
+  }
+  for (const key of c.keys) {
+    if (typeof key !== 'string' || key.length < 32)
+      throw fail('each cookie key must be a string of at least 32 characters');
+  }
+  const name = c.name ?? 'tk_session';
+  if (typeof name !== 'string' || !/^[\w-]{1,64}$/.test(name))
+    throw fail('cookie.name must be letters, digits, _ or -');
+  const maxAge = c.maxAgeSeconds ?? DEFAULT_MAX_AGE_S;
+  if (!Number.isInteger(maxAge) || maxAge <= 0) throw fail('cookie.maxAgeSeconds must be a positive integer');
+  const origin = redirect.origin;
+  const defaultReturnTo = options.defaultReturnTo ?? '/';
+  const afterLogout = options.afterLogout ?? '/';
+  for (const [what, path] of [
+    ['defaultReturnTo', defaultReturnTo],
+    ['afterLogout', afterLogout],
+  ] as const) {
+    if (!samePath(path, origin)) throw fail(`${what} must be a path on this site, such as /`);
+  }
+  return {
+    redirectUri: redirect.href,
+    scope: options.scope ?? 'openid offline_access',
+    ...(options.prompt === undefined ? {} : { prompt: options.prompt }),
+    ...(options.extra === undefined ? {} : { extra: options.extra }),
+    keys: c.keys,
+    name,
+    secure: c.secure ?? !(redirect.protocol === 'http:' && loopback),
+    maxAge,
+    origin,
+    defaultReturnTo,
+    afterLogout,
+  };
+}
+
+/** A path of this site only: `/x`, never `//evil.example`, `/\evil.example` or another origin. */
+function samePath(path: unknown, origin: string): path is string {
+  if (typeof path !== 'string' || !path.startsWith('/') || path.startsWith('//') || path.startsWith('/\\'))
+    return false;
+  if (/[\u0000-\u001f\\]/.test(path)) return false;
+  try {
+    return new URL(path, origin).origin === origin;
+  } catch {
+    return false;
+  }
+}
+
+function parseLogin(value: string | undefined): { s: string; r: string } | undefined {
+  if (value === undefined) return undefined;
+  try {
+    const v = JSON.parse(new TextDecoder().decode(fromBase64url(value))) as { s?: unknown; r?: unknown };
+    return typeof v.s === 'string' && typeof v.r === 'string' ? { s: v.s, r: v.r } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** HMAC-SHA256 signatures of cookie values, bound to the cookie's name; any key of the list verifies. */
+class Signer {
+  readonly #keys: Promise<CryptoKey>[];
+  constructor(secrets: string[]) {
+    this.#keys = secrets.map((s) =>
+      crypto.subtle.importKey('raw', new TextEncoder().encode(s), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']),
+    );
+  }
+  async sign(name: string, value: string, key = this.#keys[0] as Promise<CryptoKey>): Promise<string> {
+    const mac = await crypto.subtle.sign('HMAC', await key, new TextEncoder().encode(`${name}=${value}`));
+    return base64url(new Uint8Array(mac));
+  }
+  async verify(name: string, value: string, signature: string): Promise<boolean> {
+    for (const key of this.#keys) if (sameText(await this.sign(name, value, key), signature)) return true;
+    return false;
+  }
+}
+
+/** Compares in time independent of where the texts differ. */
+function sameText(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+function cookieValue(header: string | null, name: string): string | undefined {
+  if (header === null) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+function randomId(): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+function base64url(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function fromBase64url(text: string): Uint8Array {
+  const s = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+function redirect(location: string, status: 302 | 303, cookies: string[]): Response {
+  const headers = new Headers({ location, 'cache-control': 'no-store' });
+  for (const c of cookies) headers.append('set-cookie', c);
+  return new Response(null, { status, headers });
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+function page(
+  status: number,
+  title: string,
+  text: string,
+  cookies: string[] = [],
+  extra: Record<string, string> = {},
+): Response {
+  const html = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
+  const headers = new Headers({
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-security-policy': "default-src 'none'",
+    ...extra,
+  });
+  for (const c of cookies) headers.append('set-cookie', c);
+  return new Response(
+    `<!doctype html><meta charset="utf-8"><title>${html(title)}</title><h1>${html(title)}</h1><p>${html(text)}</p>`,
+    { status, headers },
+  );
+}
