@@ -1,8 +1,12 @@
+import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import express from 'express';
+import expressSession from 'express-session';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type ExpressRequest, expressAuth } from '../../src/exports/express.js';
 import { fastifyAuth } from '../../src/exports/fastify.js';
 import { type WebAuth, webAuth } from '../../src/exports/web.js';
 import { memoryStore, type Session, SessionManager, type Store } from '../../src/index.js';
@@ -145,6 +149,35 @@ describe('Fastify (tokenkeeper/fastify)', () => {
       await signInCallSignOut(origin);
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('Express 5 (tokenkeeper/express) beside express-session', () => {
+  it('signs in, sets req.tokenkeeper, signs out with revocation; the app keeps its own session', async () => {
+    const port = await unusedPort();
+    const origin = `http://127.0.0.1:${port}`;
+    const auth = authFor(manager(), origin);
+    const app = express();
+    app.use(expressSession({ secret: 'the-app-own-session-secret', resave: false, saveUninitialized: true }));
+    app.use(expressAuth(auth));
+    app.get(['/', '/account'], (req: ExpressRequest, res) => {
+      res.type('html').send(home(req.tokenkeeper));
+    });
+    app.get('/api/me', async (req: ExpressRequest, res) => {
+      const { status, body } = await api(req.tokenkeeper);
+      res.status(status).json(body);
+    });
+    const server = app.listen(port, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    expect((server.address() as AddressInfo).port).toBe(port);
+    try {
+      await signInCallSignOut(origin);
+      // The app's own session cookie is untouched by the sign-in's.
+      expect((await context.cookies(origin)).some((c) => c.name === 'connect.sid')).toBe(true);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
