@@ -1,4 +1,6 @@
+import { fromBase64, toBase64Url } from '../codec/base64.js';
 import { TokenkeeperError } from '../errors.js';
+import { loginPage, PAGE_HEADERS } from '../session/login/page.js';
 import type { SessionManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
 
@@ -108,7 +110,7 @@ export function webAuth(manager: SessionManager, options: WebAuthOptions): WebAu
         ...(o.prompt === undefined ? {} : { prompt: o.prompt }),
         ...(o.extra === undefined ? {} : { extra: o.extra }),
       });
-      const login = base64url(new TextEncoder().encode(JSON.stringify({ s: state, r: returnTo })));
+      const login = toBase64Url(new TextEncoder().encode(JSON.stringify({ s: state, r: returnTo })));
       return redirect(url, 302, [await signed(loginName, login, LOGIN_MAX_AGE_S)]);
     },
 
@@ -234,7 +236,10 @@ function samePath(path: unknown, origin: string): path is string {
 function parseLogin(value: string | undefined): { s: string; r: string } | undefined {
   if (value === undefined) return undefined;
   try {
-    const v = JSON.parse(new TextDecoder().decode(fromBase64url(value))) as { s?: unknown; r?: unknown };
+    const v = JSON.parse(new TextDecoder().decode(fromBase64(value) ?? new Uint8Array())) as {
+      s?: unknown;
+      r?: unknown;
+    };
     return typeof v.s === 'string' && typeof v.r === 'string' ? { s: v.s, r: v.r } : undefined;
   } catch {
     return undefined;
@@ -251,7 +256,7 @@ class Signer {
   }
   async sign(name: string, value: string, key = this.#keys[0] as Promise<CryptoKey>): Promise<string> {
     const mac = await crypto.subtle.sign('HMAC', await key, new TextEncoder().encode(`${name}=${value}`));
-    return base64url(new Uint8Array(mac));
+    return toBase64Url(new Uint8Array(mac));
   }
   async verify(name: string, value: string, signature: string): Promise<boolean> {
     for (const key of this.#keys) if (sameText(await this.sign(name, value, key), signature)) return true;
@@ -277,18 +282,7 @@ function cookieValue(header: string | null, name: string): string | undefined {
 }
 
 function randomId(): string {
-  return base64url(crypto.getRandomValues(new Uint8Array(32)));
-}
-
-function base64url(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-function fromBase64url(text: string): Uint8Array {
-  const s = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
-  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+  return toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
 }
 
 function redirect(location: string, status: 302 | 303, cookies: string[]): Response {
@@ -297,8 +291,6 @@ function redirect(location: string, status: 302 | 303, cookies: string[]): Respo
   return new Response(null, { status, headers });
 }
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
 function page(
   status: number,
   title: string,
@@ -306,16 +298,7 @@ function page(
   cookies: string[] = [],
   extra: Record<string, string> = {},
 ): Response {
-  const html = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
-  const headers = new Headers({
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-security-policy': "default-src 'none'",
-    ...extra,
-  });
+  const headers = new Headers({ ...PAGE_HEADERS, ...extra });
   for (const c of cookies) headers.append('set-cookie', c);
-  return new Response(
-    `<!doctype html><meta charset="utf-8"><title>${html(title)}</title><h1>${html(title)}</h1><p>${html(text)}</p>`,
-    { status, headers },
-  );
+  return new Response(loginPage(title, text), { status, headers });
 }

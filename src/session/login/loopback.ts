@@ -5,6 +5,7 @@ import { TokenkeeperError } from '../../errors.js';
 import type { SessionManager } from '../manager.js';
 import type { Session } from '../session.js';
 import type { AuthorizeOptions } from './authorize.js';
+import { loginPage, PAGE_HEADERS } from './page.js';
 
 /**
  * Login for CLIs and desktop apps through the system browser and a loopback redirect
@@ -152,18 +153,7 @@ function openBrowser(url: string, print: boolean): void {
   }
 }
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
 function page(res: ServerResponse, status: number, title: string, text: string): void {
-  const html = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
-  res.writeHead(status, {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-security-policy': "default-src 'none'",
-    'referrer-policy': 'no-referrer',
-    connection: 'close',
-  });
-  res.end(
-    `<!doctype html><meta charset="utf-8"><title>${html(title)}</title><h1>${html(title)}</h1><p>${html(text)}</p>`,
-  );
+  res.writeHead(status, { ...PAGE_HEADERS, connection: 'close' });
+  res.end(loginPage(title, text));
 }
