@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -19,6 +19,8 @@ export interface RealAuthServer {
   /** A client that authenticates with `private_key_jwt`, signing with {@link privateKeyJwk}. */
   privateKeyClientId: string;
   privateKeyJwk: JsonWebKey;
+  /** A public client whose tokens must be DPoP-bound (`dpop_bound_access_tokens`). */
+  dpopClientId: string;
   /** A client that authenticates with `client_secret_jwt`, with {@link clientSecret}. */
   secretJwtClientId: string;
   /** Token endpoint requests by grant type, and how many failed. */
@@ -30,6 +32,8 @@ export interface RealAuthServer {
     token_exchange: number;
     errors: number;
     revocations: number;
+    /** Token requests answered `use_dpop_nonce` (a proof without the server's nonce): not processed. */
+    dpopNonceChallenges: number;
   };
   /** Ends an access token at the server now (as if it had expired): APIs answer 401 to it. */
   expireAccessToken(token: string): Promise<void>;
@@ -101,6 +105,13 @@ export async function startRealAuthServer(options: RealAuthServerOptions = {}): 
       },
       {
         ...native,
+        client_id: 'tokenkeeper-dpop',
+        token_endpoint_auth_method: 'none',
+        dpop_bound_access_tokens: true,
+        grant_types: grantTypes,
+      },
+      {
+        ...native,
         client_id: 'tokenkeeper-private-key',
         token_endpoint_auth_method: 'private_key_jwt',
         jwks: { keys: [publicKeyJwk] },
@@ -120,6 +131,8 @@ export async function startRealAuthServer(options: RealAuthServerOptions = {}): 
       revocation: { enabled: true },
       deviceFlow: { enabled: true },
       devInteractions: { enabled: true },
+      // DPoP (RFC 9449) with server nonces required, as FAPI 2.0 and AT Protocol servers do.
+      dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
     },
     rotateRefreshToken: () => true,
     findAccount: async (_ctx: unknown, accountId: string) => ({
@@ -170,6 +183,7 @@ export async function startRealAuthServer(options: RealAuthServerOptions = {}): 
     token_exchange: 0,
     errors: 0,
     revocations: 0,
+    dpopNonceChallenges: 0,
   };
   const counted: Record<string, keyof typeof counts> = {
     refresh_token: 'refresh_token',
@@ -182,7 +196,12 @@ export async function startRealAuthServer(options: RealAuthServerOptions = {}): 
     const type = counted[ctx.oidc.params?.grant_type ?? ''];
     if (type !== undefined) counts[type]++;
   });
-  provider.on('grant.error', (ctx: { oidc: { params?: { grant_type?: string } } }) => {
+  provider.on('grant.error', (ctx: { oidc: { params?: { grant_type?: string } } }, error: { error?: string }) => {
+    // A request without the DPoP nonce is answered before the grant is looked at: not an attempt.
+    if (error?.error === 'use_dpop_nonce') {
+      counts.dpopNonceChallenges++;
+      return;
+    }
     counts.errors++;
     if (ctx.oidc.params?.grant_type === 'refresh_token') counts.refresh_token++;
   });
@@ -199,6 +218,7 @@ export async function startRealAuthServer(options: RealAuthServerOptions = {}): 
     publicClientId: 'tokenkeeper-public',
     privateKeyClientId: 'tokenkeeper-private-key',
     privateKeyJwk,
+    dpopClientId: 'tokenkeeper-dpop',
     secretJwtClientId: 'tokenkeeper-secret-jwt',
     counts,
     async expireAccessToken(token) {

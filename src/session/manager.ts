@@ -6,6 +6,7 @@ import { withLock } from '../store/with-lock.js';
 import { TokenSet } from '../token/token-set.js';
 import { SessionCache } from './cache.js';
 import { deferredStore } from './deferred-store.js';
+import { type DpopAlgorithm, DpopKeys, type DpopOptions, type DpopRecord, type DpopSigner } from './dpop.js';
 import { RenewalEngine } from './engine/renewal.js';
 import { Emitter, type SessionEventName, type SessionEvents } from './events.js';
 import { checkGrant, exchangeParameters, type LoginGrant, renewByOf } from './grants.js';
@@ -88,6 +89,13 @@ export interface SessionManagerOptions extends EndpointOptions {
    * any process or machine that shares it.
    */
   pendingLoginTtlMs?: number;
+  /**
+   * DPoP-bound sessions (RFC 9449): `true` (ES256), an algorithm (`ES256`, `EdDSA`, `RS256`) or
+   * {@link DpopOptions}. Each session gets its own key at login, kept with it: in the record,
+   * which must then be encrypted (`encryption`), or in a browser as a non-extractable key in
+   * IndexedDB. Every token request and `session.fetch` of the session carries a proof.
+   */
+  dpop?: boolean | DpopAlgorithm | DpopOptions;
 }
 
 export interface LoginOptions {
@@ -136,6 +144,7 @@ export class SessionManager {
   #unwatch: (() => void) | undefined;
   readonly #syncing = new Set<string>();
   readonly #login: LoginContext;
+  readonly #dpop: DpopKeys | undefined;
 
   constructor(options: SessionManagerOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -189,6 +198,10 @@ export class SessionManager {
           base.watch !== undefined,
         )
       : base;
+    this.#dpop =
+      options.dpop === undefined || options.dpop === false
+        ? undefined
+        : new DpopKeys(options.dpop, { encrypted: encryption !== undefined, storeName: this.store.name });
     this.#lock = { leaseMs: options.lock?.leaseMs ?? 5_000, waitMs: options.lock?.waitMs ?? 60_000 };
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#engine = new RenewalEngine(
@@ -202,6 +215,7 @@ export class SessionManager {
         rotationGraceMs: nonNegative('rotationGraceMs', options.rotationGraceMs ?? 0),
         undecidedWaitMs: nonNegative('undecidedWaitMs', options.undecidedWaitMs ?? 3_000),
         binding: this.#binding,
+        dpop: (key, sessionId, rec) => this.#signerOf(key, sessionId, rec),
       },
       {
         apply: (id, rec) => this.#sessions.get(id)?._apply(rec),
@@ -230,6 +244,7 @@ export class SessionManager {
         });
       },
       logout: (session, o) => this.#logout(session, o),
+      dpop: (session, rec) => this.#signerOf(this.#key(session.id), session.id, rec),
     };
   }
 
@@ -259,14 +274,16 @@ export class SessionManager {
       const existing = await this.#existing(sessionId, key, options.replace === true);
       if (options.reuse && existing !== undefined && this.#usable(existing)) return this.#session(sessionId, existing);
       const { deviceLogin } = await import('./login/device.js');
-      const tokens = await deviceLogin(this.#oauth, grant);
-      return this.#save(sessionId, grant.grant, tokens, { ...options, ...life }, { scope });
+      const bound = await this.#dpop?.create();
+      const tokens = await deviceLogin(this.#oauth, grant, bound?.signer);
+      return this.#save(sessionId, grant.grant, tokens, { ...options, ...life }, { scope, dpop: bound?.record });
     }
     return this.#withLock(key, async () => {
       const existing = await this.#existing(sessionId, key, options.replace === true);
       if (options.reuse && existing !== undefined && this.#usable(existing)) return this.#session(sessionId, existing);
-      const tokens = await this.#obtain(grant);
-      return this.#create(sessionId, key, grant.grant, tokens, life, { scope });
+      const bound = await this.#dpop?.create(); // a key of its own for every new session
+      const tokens = await this.#obtain(grant, bound?.signer);
+      return this.#create(sessionId, key, grant.grant, tokens, life, { scope, dpop: bound?.record });
     });
   }
 
@@ -293,9 +310,16 @@ export class SessionManager {
   async callback(input: CallbackInput, options: CallbackOptions = {}): Promise<Session> {
     if (options.sessionId !== undefined) this.#key(options.sessionId);
     const life = lifetimes(options, 'callback()');
-    const done = await completeAuthorization(this.#login, input, options.sessionId);
+    const bound = await this.#dpop?.create();
+    const done = await completeAuthorization(this.#login, input, options.sessionId, bound?.signer);
     const sessionId = (options.sessionId ?? done.sessionId ?? done.claims?.sub) as string;
-    return this.#save(sessionId, 'authorization_code', done.tokens, { ...options, ...life }, done);
+    return this.#save(
+      sessionId,
+      'authorization_code',
+      done.tokens,
+      { ...options, ...life },
+      { ...done, dpop: bound?.record },
+    );
   }
 
   /** Whether a stored session can serve a `reuse` login instead of asking for new tokens. */
@@ -313,7 +337,7 @@ export class SessionManager {
     grant: string,
     tokens: TokenSet,
     options: Pick<LoginOptions, 'replace' | 'sessionTtlMs' | 'idleTtlMs'>,
-    extra: { scope?: string; claims?: Record<string, unknown> },
+    extra: { scope?: string; claims?: Record<string, unknown>; dpop?: DpopRecord },
   ): Promise<Session> {
     const key = this.#key(sessionId);
     const life = { ...this.#lifetimes, ...lifetimes(options, 'login()') };
@@ -375,7 +399,7 @@ export class SessionManager {
     grant: string,
     tokens: TokenSet,
     life: { sessionTtlMs?: number; idleTtlMs?: number },
-    extra: { scope?: string; claims?: Record<string, unknown> },
+    extra: { scope?: string; claims?: Record<string, unknown>; dpop?: DpopRecord },
   ): Promise<Session> {
     const now = Date.now();
     const rec: SessionRecord = bound(
@@ -384,6 +408,7 @@ export class SessionManager {
     );
     if (extra.scope !== undefined) rec.scope = extra.scope;
     if (extra.claims !== undefined) rec.claims = extra.claims;
+    if (extra.dpop !== undefined) rec.dpop = extra.dpop;
     if (life.sessionTtlMs !== undefined) rec.endsAt = now + life.sessionTtlMs;
     if (life.idleTtlMs !== undefined) rec.idleTtlMs = life.idleTtlMs;
     const ttlMs = ttlOf(rec, now);
@@ -434,11 +459,24 @@ export class SessionManager {
             continue;
           }
         }
-        if (await this.store.delete(this.#key(id))) progress++;
+        const key = this.#key(id);
+        const dpop = this.#dpop?.keptApart ? await this.#storedDpop(key) : undefined;
+        if (await this.store.delete(key)) progress++;
+        await this.#dpop?.forget(key, dpop).catch(() => {});
         this.#sessions.delete(id);
       }
       removed += progress;
       if (progress === 0) return removed; // nothing could be removed: stop rather than loop
+    }
+  }
+
+  /** The DPoP part of a stored record, if it can be read (to delete a key kept apart). */
+  async #storedDpop(key: string): Promise<DpopRecord | undefined> {
+    try {
+      const entry = await this.store.get(key);
+      return entry === undefined ? undefined : decodeSession(key, entry.value).dpop;
+    } catch {
+      return undefined;
     }
   }
 
@@ -557,43 +595,67 @@ export class SessionManager {
     });
   }
 
-  #obtain(grant: LoginGrant): Promise<TokenSet> {
+  #obtain(grant: LoginGrant, dpop: DpopSigner | undefined): Promise<TokenSet> {
     switch (grant.grant) {
       case 'client_credentials':
-        return this.#oauth.clientCredentials(grant.scope);
+        return this.#oauth.clientCredentials(grant.scope, dpop);
       case 'password':
-        return this.#oauth.password(grant.username, grant.password, grant.scope);
+        return this.#oauth.password(grant.username, grant.password, grant.scope, dpop);
       case 'authorization_code':
-        return this.#oauth.authorizationCode(grant.code, grant.redirectUri, grant.codeVerifier);
+        return this.#oauth.authorizationCode(grant.code, grant.redirectUri, grant.codeVerifier, dpop);
       case 'refresh_token':
-        return this.#oauth.refresh(grant.refreshToken, grant.scope);
+        return this.#oauth.refresh(grant.refreshToken, grant.scope, undefined, dpop);
       case 'token_exchange':
-        return this.#oauth.tokenExchange(exchangeParameters(grant));
+        return this.#oauth.tokenExchange(exchangeParameters(grant), dpop);
       case 'device_code':
-        return import('./login/device.js').then((m) => m.deviceLogin(this.#oauth, grant));
+        return import('./login/device.js').then((m) => m.deviceLogin(this.#oauth, grant, dpop));
     }
+  }
+
+  /**
+   * The DPoP signer of a session's record: `undefined` for a bearer session; a typed error for a
+   * DPoP-bound one this manager cannot sign for (no `dpop` option, a missing or bad key).
+   */
+  #signerOf(key: string, sessionId: string, rec: SessionRecord): Promise<DpopSigner | undefined> {
+    if (rec.dpop === undefined) return Promise.resolve(undefined);
+    if (this.#dpop === undefined) {
+      return Promise.reject(
+        new TokenkeeperError(
+          'TOKENKEEPER_DPOP',
+          `The session ${JSON.stringify(sessionId)} is DPoP-bound: its tokens work only with a proof. Create the manager with the dpop option.`,
+          { key, sessionId },
+        ),
+      );
+    }
+    return this.#dpop.signerOf(key, sessionId, rec.dpop);
   }
 
   async #logout(session: Session, options: LogoutOptions): Promise<LogoutResult> {
     const key = this.#key(session.id);
     return this.#withLock(key, async () => {
       const entry = await this.store.get(key).catch(() => undefined);
+      let stored: SessionRecord | undefined;
+      try {
+        if (entry) stored = decodeSession(key, entry.value);
+      } catch {}
       let revoked = false;
       if (options.revoke !== false) {
-        let tokens = session.tokens;
+        const tokens = stored?.tokens ?? session.tokens;
         try {
-          if (entry) tokens = decodeSession(key, entry.value).tokens;
-        } catch {}
-        try {
+          const dpop = stored === undefined ? undefined : await this.#signerOf(key, session.id, stored);
           // Revoking the refresh token revokes its access tokens too (RFC 7009 §2.1).
           revoked = tokens.refreshToken
-            ? await this.#oauth.revoke(tokens.refreshToken, 'refresh_token')
-            : await this.#oauth.revoke(tokens.accessToken, 'access_token');
+            ? await this.#oauth.revoke(tokens.refreshToken, 'refresh_token', dpop)
+            : await this.#oauth.revoke(tokens.accessToken, 'access_token', dpop);
         } catch (error) {
           this.#events.emit('error', { sessionId: session.id, error });
         }
       }
       await this.store.delete(key);
+      // The key goes with the session (a key kept in IndexedDB is deleted there).
+      await this.#dpop
+        ?.forget(key, stored?.dpop)
+        .catch((error: unknown) => this.#events.emit('error', { sessionId: session.id, error }));
       this.#sessions.delete(session.id);
       this.#events.emit('logout', { sessionId: session.id, revoked });
       return { revoked };

@@ -2,6 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { type ErrorCode, redactedCause, TokenkeeperError } from '../errors.js';
 import { sleep } from '../store/kit/records.js';
 import { TokenSet } from '../token/token-set.js';
+import type { DpopSigner } from './dpop.js';
 
 /**
  * How the client authenticates at the token, device and revocation endpoints (RFC 6749 §2.3,
@@ -213,29 +214,42 @@ export class OAuthClient {
     return this.#server;
   }
 
-  clientCredentials(scope?: string): Promise<TokenSet> {
+  clientCredentials(scope?: string, dpop?: DpopSigner): Promise<TokenSet> {
     const params: Record<string, string> = scope ? { scope } : {};
-    return this.#token({ kind: 'other', name: 'client_credentials' }, [], (as, o, auth) =>
-      oauth.clientCredentialsGrantRequest(as, this.#client, auth, params, o),
+    return this.#token(
+      { kind: 'other', name: 'client_credentials' },
+      [],
+      (as, o, auth) => oauth.clientCredentialsGrantRequest(as, this.#client, auth, params, o),
+      undefined,
+      undefined,
+      dpop,
     );
   }
 
-  password(username: string, password: string, scope?: string): Promise<TokenSet> {
+  password(username: string, password: string, scope?: string, dpop?: DpopSigner): Promise<TokenSet> {
     const params: Record<string, string> = { username, password };
     if (scope) params.scope = scope;
-    return this.#token({ kind: 'other', name: 'password' }, [password], (as, o, auth) =>
-      oauth.genericTokenEndpointRequest(as, this.#client, auth, 'password', params, o),
+    return this.#token(
+      { kind: 'other', name: 'password' },
+      [password],
+      (as, o, auth) => oauth.genericTokenEndpointRequest(as, this.#client, auth, 'password', params, o),
+      undefined,
+      undefined,
+      dpop,
     );
   }
 
   /** A code the app got and checked itself; `authorize()`/`callback()` use {@link codeCallback}. */
-  authorizationCode(code: string, redirectUri: string, codeVerifier?: string): Promise<TokenSet> {
+  authorizationCode(code: string, redirectUri: string, codeVerifier?: string, dpop?: DpopSigner): Promise<TokenSet> {
     const params = new URLSearchParams({ code, redirect_uri: redirectUri });
     if (codeVerifier) params.set('code_verifier', codeVerifier);
     return this.#token(
       { kind: 'other', name: 'authorization_code', once: true },
       [code, codeVerifier ?? ''],
       (as, o, auth) => oauth.genericTokenEndpointRequest(as, this.#client, auth, 'authorization_code', params, o),
+      undefined,
+      undefined,
+      dpop,
     );
   }
 
@@ -260,6 +274,7 @@ export class OAuthClient {
   async codeCallback(
     parameters: URLSearchParams,
     expected: { state: string; redirectUri: string; codeVerifier: string; nonce?: string },
+    dpop?: DpopSigner,
   ): Promise<{ tokens: TokenSet; claims?: Record<string, unknown> }> {
     const as = await this.server();
     let callback: URLSearchParams;
@@ -303,6 +318,7 @@ export class OAuthClient {
         }
         return body;
       },
+      dpop,
     );
     return { tokens: tokens.with({ idToken: undefined }), claims };
   }
@@ -342,8 +358,9 @@ export class OAuthClient {
     secrets: string[],
     request: EndpointRequest,
     process?: ResponseReader<oauth.TokenEndpointResponse>,
+    dpop?: DpopSigner,
   ): Promise<TokenSet> {
-    return this.#token({ kind: 'other', name }, secrets, request, undefined, process);
+    return this.#token({ kind: 'other', name }, secrets, request, undefined, process, dpop);
   }
 
   /** The client's id, as oauth4webapi takes it. */
@@ -352,10 +369,15 @@ export class OAuthClient {
   }
 
   /** The token exchange grant (RFC 8693) with its parameters (`subject_token`, `audience`, ...). */
-  tokenExchange(params: Record<string, string>): Promise<TokenSet> {
+  tokenExchange(params: Record<string, string>, dpop?: DpopSigner): Promise<TokenSet> {
     const secrets = [params.subject_token ?? '', params.actor_token ?? ''];
-    return this.#token({ kind: 'other', name: 'token_exchange' }, secrets, (as, o, auth) =>
-      oauth.genericTokenEndpointRequest(as, this.#client, auth, TOKEN_EXCHANGE, params, o),
+    return this.#token(
+      { kind: 'other', name: 'token_exchange' },
+      secrets,
+      (as, o, auth) => oauth.genericTokenEndpointRequest(as, this.#client, auth, TOKEN_EXCHANGE, params, o),
+      undefined,
+      undefined,
+      dpop,
     );
   }
 
@@ -365,7 +387,7 @@ export class OAuthClient {
    * answered 429 or 503 (it did not process it): a 500, 502 or 504, a timeout or a connection
    * lost after sending may hide a rotation, so the error says `outcomeUnknown` instead.
    */
-  refresh(refreshToken: string, scope?: string, guard?: SendGuard): Promise<TokenSet> {
+  refresh(refreshToken: string, scope?: string, guard?: SendGuard, dpop?: DpopSigner): Promise<TokenSet> {
     return this.#token(
       { kind: 'refresh_token' },
       [refreshToken],
@@ -378,29 +400,43 @@ export class OAuthClient {
           scope ? { ...o, additionalParameters: { scope } } : o,
         ),
       guard,
+      undefined,
+      dpop,
     );
   }
 
   /** Revokes a token (RFC 7009). Returns false when the server has no revocation endpoint. */
-  async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
+  async revoke(token: string, hint: 'refresh_token' | 'access_token', dpop?: DpopSigner): Promise<boolean> {
     const as = await this.server();
     if (as.revocation_endpoint === undefined) return false;
     const auth = await this.#auth;
     const secrets = [token];
-    const response = await this.#send(as, { kind: 'other', name: 'revocation' }, secrets, undefined, (o) =>
-      oauth.revocationRequest(as, this.#client, auth, token, {
-        ...o,
-        additionalParameters: { token_type_hint: hint },
-      }),
-    );
-    const limited = await this.#limited(response, 'revocation', false, secrets);
-    if (limited.status >= 400) throw await errorResponse(limited, 'revocation', this.#scrubber(secrets));
-    try {
-      await oauth.processRevocationResponse(limited);
-    } catch (error) {
-      throw endpointError(error, 'revocation', response.status, this.#scrubber(secrets));
+    for (let nonceRetry = false; ; nonceRetry = true) {
+      const response = await this.#send(
+        as,
+        { kind: 'other', name: 'revocation' },
+        secrets,
+        undefined,
+        (o) =>
+          oauth.revocationRequest(as, this.#client, auth, token, {
+            ...o,
+            additionalParameters: { token_type_hint: hint },
+          }),
+        dpop,
+      );
+      const limited = await this.#limited(response, 'revocation', false, secrets);
+      if (limited.status >= 400) {
+        const error = await errorResponse(limited, 'revocation', this.#scrubber(secrets));
+        if (dpop !== undefined && error.oauthError === 'use_dpop_nonce' && !nonceRetry) continue;
+        throw error;
+      }
+      try {
+        await oauth.processRevocationResponse(limited);
+      } catch (error) {
+        throw endpointError(error, 'revocation', response.status, this.#scrubber(secrets));
+      }
+      return true;
     }
-    return true;
   }
 
   async #token(
@@ -409,27 +445,44 @@ export class OAuthClient {
     request: EndpointRequest,
     guard?: SendGuard,
     process?: ResponseReader<oauth.TokenEndpointResponse>,
+    dpop?: DpopSigner,
   ): Promise<TokenSet> {
     const as = await this.server();
     const auth = await this.#auth;
     const what = grant.kind === 'refresh_token' ? 'refresh_token' : grant.name;
-    const sentAt = Date.now(); // expiry counts from when we asked: never later than the server's clock
-    const raw = await this.#send(as, grant, secrets, guard, (o) => request(as, o, auth));
     const rotates = grant.kind === 'refresh_token';
-    const response = await this.#limited(raw, what, rotates && raw.status === 200, secrets);
-    if (response.status >= 400) throw await errorResponse(response, what, this.#scrubber(secrets));
-    let body: oauth.TokenEndpointResponse;
-    try {
-      body = await (process
-        ? process(as, response)
-        : rotates
-          ? oauth.processRefreshTokenResponse(as, this.#client, response)
-          : oauth.processGenericTokenEndpointResponse(as, this.#client, response));
-    } catch (error) {
-      if (isIdTokenError(error)) throw idTokenError(error);
-      throw endpointError(error, what, response.status, this.#scrubber(secrets), rotates && response.status === 200);
+    for (let nonceRetry = false; ; nonceRetry = true) {
+      const sentAt = Date.now(); // expiry counts from when we asked: never later than the server's clock
+      const raw = await this.#send(as, grant, secrets, guard, (o) => request(as, o, auth), dpop);
+      const response = await this.#limited(raw, what, rotates && raw.status === 200, secrets);
+      if (response.status >= 400) {
+        const error = await errorResponse(response, what, this.#scrubber(secrets));
+        // The server wants its nonce in the proof (RFC 9449 §8): it processed nothing, so the
+        // same request goes again once with it; a second such answer is an error, not a loop.
+        if (dpop !== undefined && error.oauthError === 'use_dpop_nonce' && !nonceRetry) continue;
+        throw error;
+      }
+      let body: oauth.TokenEndpointResponse;
+      try {
+        body = await (process
+          ? process(as, response)
+          : rotates
+            ? oauth.processRefreshTokenResponse(as, this.#client, response)
+            : oauth.processGenericTokenEndpointResponse(as, this.#client, response));
+      } catch (error) {
+        if (isIdTokenError(error)) throw idTokenError(error);
+        throw endpointError(error, what, response.status, this.#scrubber(secrets), rotates && response.status === 200);
+      }
+      if (dpop !== undefined && !dpop.allowBearer && String(body.token_type).toLowerCase() !== 'dpop') {
+        throw new TokenEndpointError(
+          'TOKENKEEPER_DPOP',
+          `The ${what} request carried a DPoP proof, but the server answered with a ${scrubUrls(String(body.token_type)).slice(0, 20)} token, not bound to the key; nothing was stored. ` +
+            'Turn DPoP on for this client at the server, or pass dpop: { allowBearer: true } to accept unbound tokens.',
+          { status: response.status, outcomeUnknown: rotates },
+        );
+      }
+      return TokenSet.fromResponse(body, sentAt);
     }
-    return TokenSet.fromResponse(body, sentAt);
   }
 
   /** The response with its body read, refused past `maxResponseBytes` (never buffered whole). */
@@ -502,17 +555,23 @@ export class OAuthClient {
     secrets: string[],
     guard: SendGuard | undefined,
     send: (o: oauth.TokenEndpointRequestOptions) => Promise<Response>,
+    dpop?: DpopSigner,
   ): Promise<Response> {
     const { attempts, baseDelayMs, maxDelayMs, timeoutMs } = this.#retry;
     const what = grant.kind === 'refresh_token' ? 'refresh_token' : grant.name;
     const rotates = grant.kind === 'refresh_token';
     const scrub = this.#scrubber(secrets);
+    const url = endpointUrl(as, what);
     for (let attempt = 1; ; attempt++) {
       let response: Response | undefined;
       let failure: unknown;
       await guard?.();
+      const o = this.#requestOptions(timeoutMs);
+      // A new proof for every attempt: its jti is single use, and it carries the latest nonce.
+      if (dpop !== undefined) o.headers = { dpop: await dpop.proof('POST', url) };
       try {
-        response = await send(this.#requestOptions(timeoutMs));
+        response = await send(o);
+        if (dpop !== undefined) dpop.learn(response, url);
       } catch (error) {
         failure = error;
       }
@@ -609,15 +668,20 @@ export class OAuthClient {
   }
 }
 
-function endpointOf(as: oauth.AuthorizationServer, what: string): string {
-  const url =
-    what === 'revocation'
+/** The endpoint a request named `what` goes to. */
+function endpointUrl(as: oauth.AuthorizationServer, what: string): string {
+  return (
+    (what === 'revocation'
       ? as.revocation_endpoint
       : what === 'device_authorization'
         ? as.device_authorization_endpoint
-        : as.token_endpoint;
+        : as.token_endpoint) ?? as.issuer
+  );
+}
+
+function endpointOf(as: oauth.AuthorizationServer, what: string): string {
   try {
-    const u = new URL(url as string);
+    const u = new URL(endpointUrl(as, what));
     return `${u.origin}${u.pathname}`; // never the query string
   } catch {
     return 'the endpoint';

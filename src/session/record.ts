@@ -1,6 +1,7 @@
 import { TokenkeeperError } from '../errors.js';
 import type { StoreRecord } from '../store/types.js';
 import { type StorableTokenSet, TokenSet } from '../token/token-set.js';
+import type { DpopRecord } from './dpop.js';
 
 /**
  * How a session renews itself: `refresh_token` (it holds a refresh token) or
@@ -65,6 +66,11 @@ export interface SessionRecord {
    * the ID token itself is not kept. Added in 0.2: an older reader ignores it.
    */
   claims?: Record<string, unknown>;
+  /**
+   * The session's DPoP key (RFC 9449), when its tokens are bound to one: its algorithm and
+   * thumbprint, and the private key as a JWK in encrypted server stores. Added in 0.2.
+   */
+  dpop?: DpopRecord;
 }
 
 export function encodeSession(rec: SessionRecord): StoreRecord {
@@ -81,6 +87,7 @@ export function encodeSession(rec: SessionRecord): StoreRecord {
   if (rec.reason !== undefined) out.reason = rec.reason;
   if (rec.renewing !== undefined) out.renewing = { by: rec.renewing.by, at: rec.renewing.at };
   if (rec.claims !== undefined) out.claims = rec.claims as StoreRecord;
+  if (rec.dpop !== undefined) out.dpop = rec.dpop as unknown as StoreRecord;
   for (const f of OPTIONAL) if (rec[f] !== undefined) out[f] = rec[f];
   return out;
 }
@@ -134,6 +141,8 @@ export function decodeSession(key: string, value: StoreRecord): SessionRecord {
   if (value.reason !== undefined) rec.reason = value.reason as string;
   if (value.renewing !== undefined) rec.renewing = value.renewing as unknown as RenewalMark;
   if (value.claims !== undefined) rec.claims = value.claims as Record<string, unknown>;
+  // Checked when the key is used: a bad one is a TOKENKEEPER_DPOP error naming the session.
+  if (value.dpop !== undefined) rec.dpop = value.dpop as unknown as DpopRecord;
   for (const f of OPTIONAL) if (value[f] !== undefined) (rec as unknown as Record<string, unknown>)[f] = value[f];
   return rec;
 }

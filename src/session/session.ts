@@ -1,5 +1,6 @@
 import { TokenkeeperError } from '../errors.js';
 import { isoTime, type TokenSet } from '../token/token-set.js';
+import type { DpopSigner } from './dpop.js';
 import { hasEnded, type SessionRecord } from './record.js';
 
 /** What a Session needs from its manager. */
@@ -14,6 +15,8 @@ export interface SessionHost {
   keyOf(session: Session): string;
   /** A background renewal failed: the manager emits `error` (callers see it once the token is unusable). */
   report(session: Session, error: unknown): void;
+  /** The DPoP signer of a session whose tokens are bound to a key; `undefined` for bearer sessions. */
+  dpop(session: Session, record: SessionRecord): Promise<DpopSigner | undefined>;
 }
 
 /** What {@link Session.info} tells: everything about a session but its secrets. */
@@ -211,7 +214,7 @@ export class Session {
     await this.getAccessToken();
     const used = this.#record.tokens;
     const request = new Request(input, init);
-    const first = await this.#host.fetch(authorized(request.clone(), used));
+    const first = await this.#send(request.clone(), this.#record);
     if (first.status !== 401) return first;
     // When the server handed out this token (not known for tokens adopted from elsewhere).
     const r = this.#record;
@@ -221,7 +224,45 @@ export class Session {
     await first.body?.cancel().catch(() => {});
     const fresh = await this.#host.renew(this, used, true);
     this.#renewedOn401 = fresh.accessToken;
-    return this.#host.fetch(authorized(request, fresh));
+    return this.#send(request, { ...this.#record, tokens: fresh });
+  }
+
+  /**
+   * A DPoP proof (RFC 9449) for a request to `url` with this session's current access token, for
+   * your own HTTP client: send it as the `DPoP` header, with `Authorization: DPoP <token>` from
+   * {@link getAccessToken}. The proof carries the token's hash (`ath`) and the resource
+   * server's latest nonce.
+   * @throws TokenkeeperError `TOKENKEEPER_INVALID_ARGUMENT` for a session that is not DPoP-bound
+   */
+  async dpopProof(method: string, url: string | URL): Promise<string> {
+    const accessToken = await this.getAccessToken();
+    const signer = await this.#host.dpop(this, this.#record);
+    if (signer === undefined) {
+      throw new TokenkeeperError(
+        'TOKENKEEPER_INVALID_ARGUMENT',
+        `The session ${JSON.stringify(this.id)} is not DPoP-bound: its tokens are bearer tokens, sent without a proof.`,
+      );
+    }
+    return signer.proof(method.toUpperCase(), url, accessToken);
+  }
+
+  /**
+   * Sends `request` with the tokens of `record`: a bearer header, or for a DPoP session the
+   * `DPoP` scheme and a proof, sent again once with the nonce a resource server asks for.
+   */
+  async #send(request: Request, record: SessionRecord): Promise<Response> {
+    const tokens = record.tokens;
+    const signer = await this.#host.dpop(this, record);
+    if (signer === undefined) return this.#host.fetch(authorized(request, tokens));
+    for (let nonceRetry = false; ; nonceRetry = true) {
+      const proof = await signer.proof(request.method, request.url, tokens.accessToken);
+      const response = await this.#host.fetch(authorized(nonceRetry ? request : request.clone(), tokens, proof));
+      signer.learn(response, request.url);
+      const challenge = response.headers.get('www-authenticate') ?? '';
+      const wantsNonce = response.status === 401 && /\bDPoP\b[^]*error="use_dpop_nonce"/i.test(challenge);
+      if (!wantsNonce || nonceRetry || !response.headers.has('dpop-nonce')) return response;
+      await response.body?.cancel().catch(() => {});
+    }
   }
 
   /** Revokes the tokens (when the server supports it and `revoke` is not false), then deletes the session. */
@@ -265,9 +306,10 @@ export class Session {
   }
 }
 
-function authorized(request: Request, tokens: TokenSet): Request {
+function authorized(request: Request, tokens: TokenSet, proof?: string): Request {
   const headers = new Headers(request.headers);
   headers.set('authorization', tokens.authorizationHeader());
+  if (proof !== undefined) headers.set('dpop', proof);
   return new Request(request, { headers });
 }
 

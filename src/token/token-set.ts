@@ -179,7 +179,8 @@ export class TokenSet {
 
   /** The `Authorization` header value: `Bearer <token>` (or the server's token type). */
   authorizationHeader(): string {
-    const type = this.tokenType.toLowerCase() === 'bearer' ? 'Bearer' : this.tokenType;
+    const lower = this.tokenType.toLowerCase();
+    const type = lower === 'bearer' ? 'Bearer' : lower === 'dpop' ? 'DPoP' : this.tokenType;
     return `${type} ${this.#accessToken}`;
   }
 

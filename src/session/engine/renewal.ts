@@ -3,6 +3,7 @@ import { keepAlive } from '../../store/kit/lease.js';
 import { randomToken, sleep } from '../../store/kit/records.js';
 import type { Lease, Store, StoreEntry } from '../../store/types.js';
 import type { TokenSet } from '../../token/token-set.js';
+import type { DpopSigner } from '../dpop.js';
 import type { Emitter } from '../events.js';
 import { type OAuthClient, TokenEndpointError } from '../oauth.js';
 import {
@@ -89,6 +90,8 @@ export interface RenewalOptions {
   rotationGraceMs: number;
   /** The server and client this engine's sessions belong to. */
   binding: Binding;
+  /** The DPoP signer of a record read under the lock (`undefined` for bearer sessions). */
+  dpop(key: string, sessionId: string, record: SessionRecord): Promise<DpopSigner | undefined>;
 }
 
 /** How the engine tells its owner what it read and wrote. */
@@ -304,7 +307,9 @@ export class RenewalEngine {
     let tokens: TokenSet;
     for (;;) {
       try {
-        tokens = await oauth.refresh(refreshToken, undefined, () => this.#confirm(lease, key));
+        // The key is read with the record, under the lock: every process signs with the session's one key.
+        const dpop = await this.#o.dpop(key, sessionId, rec);
+        tokens = await oauth.refresh(refreshToken, undefined, () => this.#confirm(lease, key), dpop);
         timing.serverMs = Date.now() - firstSentAt;
         break;
       } catch (error) {
@@ -351,7 +356,7 @@ export class RenewalEngine {
     timing: Timing,
   ): Promise<Outcome> {
     const sentAt = Date.now();
-    const tokens = await this.#o.oauth.clientCredentials(rec.scope);
+    const tokens = await this.#o.oauth.clientCredentials(rec.scope, await this.#o.dpop(key, sessionId, rec));
     timing.serverMs = Date.now() - sentAt;
     const now = Date.now();
     const next = settled(rec, { tokens, updatedAt: now, renewedAt: now });

@@ -2,6 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
 import type { Store, StoreRecord } from '../../store/types.js';
 import type { TokenSet } from '../../token/token-set.js';
+import type { DpopSigner } from '../dpop.js';
 import type { OAuthClient } from '../oauth.js';
 
 /**
@@ -140,6 +141,7 @@ export async function completeAuthorization(
   ctx: LoginContext,
   input: CallbackInput,
   sessionId: string | undefined,
+  dpop?: DpopSigner,
 ): Promise<{ tokens: TokenSet; claims?: Record<string, unknown>; sessionId?: string; scope?: string }> {
   const params = await callbackParameters(input);
   const state = params.get('state');
@@ -173,12 +175,16 @@ export async function completeAuthorization(
   }
   if (!consumed) throw loginState('was already used: each login completes once');
   if (pending.expiresAt <= Date.now()) throw loginState('came after its login expired');
-  const result = await ctx.oauth.codeCallback(params, {
-    state,
-    redirectUri: pending.redirectUri,
-    codeVerifier: pending.verifier,
-    ...(pending.nonce === undefined ? {} : { nonce: pending.nonce }),
-  });
+  const result = await ctx.oauth.codeCallback(
+    params,
+    {
+      state,
+      redirectUri: pending.redirectUri,
+      codeVerifier: pending.verifier,
+      ...(pending.nonce === undefined ? {} : { nonce: pending.nonce }),
+    },
+    dpop,
+  );
   return { ...result, sessionId: pending.sessionId, scope: pending.scope };
 }
 

@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
 import type { TokenSet } from '../../token/token-set.js';
+import type { DpopSigner } from '../dpop.js';
 import type { OAuthClient, TokenEndpointError } from '../oauth.js';
 
 /**
@@ -33,7 +34,7 @@ const DEFAULT_INTERVAL_S = 5;
 const SLOW_DOWN_S = 5;
 
 /** Loaded by the manager on first use: apps that never log in this way do not ship it. */
-export async function deviceLogin(client: OAuthClient, grant: DeviceCodeGrant): Promise<TokenSet> {
+export async function deviceLogin(client: OAuthClient, grant: DeviceCodeGrant, dpop?: DpopSigner): Promise<TokenSet> {
   const { signal, scope } = grant;
   aborted(signal);
   if ((await client.server()).device_authorization_endpoint === undefined) {
@@ -66,6 +67,7 @@ export async function deviceLogin(client: OAuthClient, grant: DeviceCodeGrant): 
         [started.device_code],
         (as, o, auth) => oauth.deviceCodeGrantRequest(as, client.client, auth, started.device_code, o),
         (as, response) => oauth.processDeviceCodeResponse(as, client.client, response),
+        dpop,
       );
     } catch (error) {
       if (!isTokenkeeperError(error, 'TOKENKEEPER_AUTHORIZATION_PENDING')) throw error;
