@@ -259,7 +259,7 @@ export class Session {
       const response = await this.#host.fetch(authorized(nonceRetry ? request : request.clone(), tokens, proof));
       signer.learn(response, request.url);
       const challenge = response.headers.get('www-authenticate') ?? '';
-      const wantsNonce = response.status === 401 && /\bDPoP\b[^]*error="use_dpop_nonce"/i.test(challenge);
+      const wantsNonce = response.status === 401 && /\bDPoP\b[\s\S]*error="use_dpop_nonce"/i.test(challenge);
       if (!wantsNonce || nonceRetry || !response.headers.has('dpop-nonce')) return response;
       await response.body?.cancel().catch(() => {});
     }
