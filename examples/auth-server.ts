@@ -109,6 +109,7 @@ export async function startRealAuthServer(options: RealAuthServerOptions = {}): 
         token_endpoint_auth_method: 'none',
         dpop_bound_access_tokens: true,
         grant_types: grantTypes,
+        redirect_uris: [...native.redirect_uris, ...(options.publicRedirectUris ?? [])],
       },
       {
         ...native,

@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 // The aim (issue #12) is 16 KB; see the README ("Bundle size") for where the bytes go today.
-const BUDGET_BYTES = Number(process.env.TOKENKEEPER_SIZE_BUDGET ?? 31 * 1024);
+const BUDGET_BYTES = Number(process.env.TOKENKEEPER_SIZE_BUDGET ?? 33 * 1024);
 const common = {
   bundle: true,
   minify: true,
@@ -96,7 +96,7 @@ if (process.argv.includes('--report')) {
     console.log(`${label.padEnd(46)} ${kb(s.minified).padStart(9)} minified ${kb(s.gzipped).padStart(8)} gzipped`);
     if (s.lazy?.gzipped) {
       console.log(
-        `${'  + loaded on first use (encryption, memory store, device flow)'.padEnd(46)} ${kb(s.lazy.minified).padStart(9)} minified ${kb(s.lazy.gzipped).padStart(8)} gzipped`,
+        `${'  + loaded on first use (encryption, memory store, device flow, DPoP keys)'.padEnd(46)} ${kb(s.lazy.minified).padStart(9)} minified ${kb(s.lazy.gzipped).padStart(8)} gzipped`,
       );
     }
   }

@@ -9,7 +9,7 @@ export type { EncryptionKey, EncryptionOptions } from './codec/encrypted.js';
 export { encryptedStore } from './codec/encrypted.js';
 export type { ErrorCode, LockHolder } from './errors.js';
 export { ErrorCodes, isTokenkeeperError, LockTimeoutError, TokenkeeperError } from './errors.js';
-export type { DpopAlgorithm, DpopOptions } from './session/dpop.js';
+export type { DpopAlgorithm, DpopOptions } from './session/dpop-options.js';
 export type { SessionEventName, SessionEvents } from './session/events.js';
 export type { LoginGrant, TokenExchangeGrant } from './session/grants.js';
 export type { AuthorizeOptions, AuthorizeResult, CallbackInput, CallbackOptions } from './session/login/authorize.js';

@@ -1,51 +1,14 @@
 import { toBase64Url } from '../codec/base64.js';
 import { TokenkeeperError } from '../errors.js';
+import { algorithmOf, type CheckedDpop, type DpopAlgorithm, type DpopRecord, type DpopSigner } from './dpop-options.js';
+
+export type { DpopAlgorithm, DpopOptions, DpopRecord, DpopSigner } from './dpop-options.js';
 
 /**
  * DPoP (RFC 9449): sender-constrained tokens. Each session has its own key pair, kept with the
  * session so that every process, machine or tab sharing it signs with the same key, and every
  * request of the session carries a proof signed with it.
  */
-
-/** The algorithms a session key can use. */
-export type DpopAlgorithm = 'ES256' | 'EdDSA' | 'RS256';
-
-export interface DpopOptions {
-  /** The algorithm of new session keys (default ES256). */
-  algorithm?: DpopAlgorithm;
-  /**
-   * One key pair of your own for every session (its public key extractable): then no key is
-   * stored, and every process must be given the same pair.
-   */
-  keyPair?: CryptoKeyPair;
-  /**
-   * Accept tokens a server issued as `Bearer` although a proof was sent (a server that does not
-   * do DPoP). Default false: such an answer is a `TOKENKEEPER_DPOP` error.
-   */
-  allowBearer?: boolean;
-}
-
-/** How a session's key is kept, in its record (`dpop`): never the key itself outside `jwk`. */
-export interface DpopRecord {
-  alg: DpopAlgorithm;
-  /** The public key's JWK thumbprint (RFC 7638): the key the tokens are bound to. */
-  jkt: string;
-  /** The private key (with its public part) as a JWK: server stores, always encrypted. */
-  jwk?: JsonWebKey;
-  /** Where the key lives when not in `jwk`: IndexedDB (a browser's non-extractable key) or the manager's own pair. */
-  ref?: 'idb' | 'given';
-}
-
-/** Signs proofs for one session, and learns servers' nonces. */
-export interface DpopSigner {
-  readonly jkt: string;
-  /** Whether a `Bearer` answer to a request with a proof is accepted (`DpopOptions.allowBearer`). */
-  readonly allowBearer: boolean;
-  /** A proof for a request (`ath` when an access token is sent). */
-  proof(htm: string, url: string | URL, accessToken?: string): Promise<string>;
-  /** Keeps a `DPoP-Nonce` the server sent. */
-  learn(response: Response, url: string | URL): void;
-}
 
 const PARAMS: Record<
   DpopAlgorithm,
@@ -64,9 +27,6 @@ const PARAMS: Record<
   },
 };
 
-/** Where new sessions keep their keys: the record (encrypted), IndexedDB, or nowhere (the manager's pair). */
-type Mode = 'jwk' | 'idb' | 'given';
-
 const KEY_DB = 'tokenkeeper-dpop';
 const KEY_TABLE = 'keys';
 
@@ -77,56 +37,19 @@ const KEY_TABLE = 'keys';
 export class DpopKeys {
   readonly allowBearer: boolean;
   readonly #alg: DpopAlgorithm;
-  readonly #mode: Mode;
+  readonly #mode: CheckedDpop['mode'];
   readonly #given: CryptoKeyPair | undefined;
   readonly #storeName: string;
   readonly #nonces = new Map<string, string>();
   /** Signers of sessions in use, by session key and key thumbprint (no import per request). */
   readonly #signers = new Map<string, Promise<DpopSigner>>();
 
-  constructor(option: true | DpopAlgorithm | DpopOptions, context: { encrypted: boolean; storeName: string }) {
-    const o: DpopOptions = option === true ? {} : typeof option === 'string' ? { algorithm: option } : option;
-    const fail = (why: string) => new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', `dpop: ${why}.`);
-    if (typeof o !== 'object' || o === null) throw fail('give true, an algorithm (ES256, EdDSA, RS256) or options');
-    const alg = o.algorithm ?? 'ES256';
-    if (!(alg in PARAMS)) throw fail(`algorithm must be ES256, EdDSA or RS256, got ${String(alg)}`);
-    this.#alg = alg;
-    this.allowBearer = o.allowBearer === true;
-    this.#storeName = context.storeName;
-    if (o.keyPair !== undefined) {
-      const { privateKey, publicKey } = o.keyPair;
-      if (
-        !(privateKey instanceof CryptoKey) ||
-        privateKey.type !== 'private' ||
-        !(publicKey instanceof CryptoKey) ||
-        publicKey.type !== 'public'
-      ) {
-        throw fail('keyPair must be a CryptoKeyPair');
-      }
-      if (!publicKey.extractable) throw fail('keyPair.publicKey must be extractable (it is sent in every proof)');
-      const given = algorithmOf(privateKey);
-      if (given === undefined) {
-        throw fail(
-          `keyPair is a ${privateKey.algorithm.name} key; DPoP keys are ECDSA P-256 (ES256), Ed25519 (EdDSA) or RSASSA-PKCS1-v1_5 SHA-256 (RS256)`,
-        );
-      }
-      this.#alg = given;
-      this.#given = o.keyPair;
-      this.#mode = 'given';
-    } else if (context.encrypted) {
-      this.#mode = 'jwk';
-    } else if (typeof indexedDB !== 'undefined' && typeof window !== 'undefined') {
-      this.#mode = 'idb';
-    } else {
-      throw fail(
-        "each session's private key is stored with the session, so the store must be encrypted: give the manager an encryption option (or your own keyPair, or run in a browser, where IndexedDB keeps the key non-extractable)",
-      );
-    }
-  }
-
-  /** Whether keys live outside the records (IndexedDB): deleting a record does not delete its key. */
-  get keptApart(): boolean {
-    return this.#mode === 'idb';
+  constructor(checked: CheckedDpop, storeName: string) {
+    this.#alg = checked.alg;
+    this.#mode = checked.mode;
+    this.#given = checked.given;
+    this.allowBearer = checked.allowBearer;
+    this.#storeName = storeName;
   }
 
   /** A new key for a session being logged in: its signer, and what its record keeps. */
@@ -249,15 +172,6 @@ function pick(jwk: JsonWebKey, members: string[]): JsonWebKey {
   for (const m of members)
     if ((jwk as Record<string, unknown>)[m] !== undefined) out[m] = (jwk as Record<string, unknown>)[m];
   return out as JsonWebKey;
-}
-
-/** The JWS algorithm of a Web Crypto key, if it is one DPoP keys may use. */
-function algorithmOf(key: CryptoKey): DpopAlgorithm | undefined {
-  const a = key.algorithm as EcKeyAlgorithm & RsaHashedKeyAlgorithm;
-  if (a.name === 'ECDSA' && a.namedCurve === 'P-256') return 'ES256';
-  if (a.name === 'Ed25519') return 'EdDSA';
-  if (a.name === 'RSASSA-PKCS1-v1_5' && a.hash?.name === 'SHA-256') return 'RS256';
-  return undefined;
 }
 
 /** RFC 7638: SHA-256 over the required members, in order. */

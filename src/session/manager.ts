@@ -6,7 +6,15 @@ import { withLock } from '../store/with-lock.js';
 import { TokenSet } from '../token/token-set.js';
 import { SessionCache } from './cache.js';
 import { deferredStore } from './deferred-store.js';
-import { type DpopAlgorithm, DpopKeys, type DpopOptions, type DpopRecord, type DpopSigner } from './dpop.js';
+import type { DpopKeys } from './dpop.js';
+import {
+  type CheckedDpop,
+  checkDpop,
+  type DpopAlgorithm,
+  type DpopOptions,
+  type DpopRecord,
+  type DpopSigner,
+} from './dpop-options.js';
 import { RenewalEngine } from './engine/renewal.js';
 import { Emitter, type SessionEventName, type SessionEvents } from './events.js';
 import { checkGrant, exchangeParameters, type LoginGrant, renewByOf } from './grants.js';
@@ -144,7 +152,9 @@ export class SessionManager {
   #unwatch: (() => void) | undefined;
   readonly #syncing = new Set<string>();
   readonly #login: LoginContext;
-  readonly #dpop: DpopKeys | undefined;
+  /** The checked `dpop` option; the keys themselves load on first use (see {@link #dpopKeys}). */
+  readonly #dpopOption: CheckedDpop | undefined;
+  #dpopLoaded: Promise<DpopKeys> | undefined;
 
   constructor(options: SessionManagerOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -198,10 +208,10 @@ export class SessionManager {
           base.watch !== undefined,
         )
       : base;
-    this.#dpop =
+    this.#dpopOption =
       options.dpop === undefined || options.dpop === false
         ? undefined
-        : new DpopKeys(options.dpop, { encrypted: encryption !== undefined, storeName: this.store.name });
+        : checkDpop(options.dpop, encryption !== undefined);
     this.#lock = { leaseMs: options.lock?.leaseMs ?? 5_000, waitMs: options.lock?.waitMs ?? 60_000 };
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#engine = new RenewalEngine(
@@ -274,14 +284,14 @@ export class SessionManager {
       const existing = await this.#existing(sessionId, key, options.replace === true);
       if (options.reuse && existing !== undefined && this.#usable(existing)) return this.#session(sessionId, existing);
       const { deviceLogin } = await import('./login/device.js');
-      const bound = await this.#dpop?.create();
+      const bound = await (await this.#dpopKeys())?.create();
       const tokens = await deviceLogin(this.#oauth, grant, bound?.signer);
       return this.#save(sessionId, grant.grant, tokens, { ...options, ...life }, { scope, dpop: bound?.record });
     }
     return this.#withLock(key, async () => {
       const existing = await this.#existing(sessionId, key, options.replace === true);
       if (options.reuse && existing !== undefined && this.#usable(existing)) return this.#session(sessionId, existing);
-      const bound = await this.#dpop?.create(); // a key of its own for every new session
+      const bound = await (await this.#dpopKeys())?.create(); // a key of its own for every new session
       const tokens = await this.#obtain(grant, bound?.signer);
       return this.#create(sessionId, key, grant.grant, tokens, life, { scope, dpop: bound?.record });
     });
@@ -310,7 +320,7 @@ export class SessionManager {
   async callback(input: CallbackInput, options: CallbackOptions = {}): Promise<Session> {
     if (options.sessionId !== undefined) this.#key(options.sessionId);
     const life = lifetimes(options, 'callback()');
-    const bound = await this.#dpop?.create();
+    const bound = await (await this.#dpopKeys())?.create();
     const done = await completeAuthorization(this.#login, input, options.sessionId, bound?.signer);
     const sessionId = (options.sessionId ?? done.sessionId ?? done.claims?.sub) as string;
     return this.#save(
@@ -460,9 +470,9 @@ export class SessionManager {
           }
         }
         const key = this.#key(id);
-        const dpop = this.#dpop?.keptApart ? await this.#storedDpop(key) : undefined;
+        const dpop = this.#dpopOption?.mode === 'idb' ? await this.#storedDpop(key) : undefined;
         if (await this.store.delete(key)) progress++;
-        await this.#dpop?.forget(key, dpop).catch(() => {});
+        if (dpop !== undefined) await (await this.#dpopKeys())?.forget(key, dpop).catch(() => {});
         this.#sessions.delete(id);
       }
       removed += progress;
@@ -618,7 +628,7 @@ export class SessionManager {
    */
   #signerOf(key: string, sessionId: string, rec: SessionRecord): Promise<DpopSigner | undefined> {
     if (rec.dpop === undefined) return Promise.resolve(undefined);
-    if (this.#dpop === undefined) {
+    if (this.#dpopOption === undefined) {
       return Promise.reject(
         new TokenkeeperError(
           'TOKENKEEPER_DPOP',
@@ -627,7 +637,16 @@ export class SessionManager {
         ),
       );
     }
-    return this.#dpop.signerOf(key, sessionId, rec.dpop);
+    const dpop = rec.dpop;
+    return this.#dpopKeys().then((keys) => (keys as DpopKeys).signerOf(key, sessionId, dpop));
+  }
+
+  /** The DPoP key machinery, loaded on first use (`undefined` without the dpop option). */
+  #dpopKeys(): Promise<DpopKeys | undefined> {
+    const checked = this.#dpopOption;
+    if (checked === undefined) return Promise.resolve(undefined);
+    this.#dpopLoaded ??= import('./dpop.js').then((m) => new m.DpopKeys(checked, this.store.name));
+    return this.#dpopLoaded;
   }
 
   async #logout(session: Session, options: LogoutOptions): Promise<LogoutResult> {
@@ -653,9 +672,11 @@ export class SessionManager {
       }
       await this.store.delete(key);
       // The key goes with the session (a key kept in IndexedDB is deleted there).
-      await this.#dpop
-        ?.forget(key, stored?.dpop)
-        .catch((error: unknown) => this.#events.emit('error', { sessionId: session.id, error }));
+      if (stored?.dpop !== undefined) {
+        await (await this.#dpopKeys())
+          ?.forget(key, stored.dpop)
+          .catch((error: unknown) => this.#events.emit('error', { sessionId: session.id, error }));
+      }
       this.#sessions.delete(session.id);
       this.#events.emit('logout', { sessionId: session.id, revoked });
       return { revoked };

@@ -2,7 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { type ErrorCode, redactedCause, TokenkeeperError } from '../errors.js';
 import { sleep } from '../store/kit/records.js';
 import { TokenSet } from '../token/token-set.js';
-import type { DpopSigner } from './dpop.js';
+import type { DpopSigner } from './dpop-options.js';
 
 /**
  * How the client authenticates at the token, device and revocation endpoints (RFC 6749 §2.3,

@@ -1,7 +1,7 @@
 import { TokenkeeperError } from '../errors.js';
 import type { StoreRecord } from '../store/types.js';
 import { type StorableTokenSet, TokenSet } from '../token/token-set.js';
-import type { DpopRecord } from './dpop.js';
+import type { DpopRecord } from './dpop-options.js';
 
 /**
  * How a session renews itself: `refresh_token` (it holds a refresh token) or

@@ -1,6 +1,6 @@
 import { TokenkeeperError } from '../errors.js';
 import { isoTime, type TokenSet } from '../token/token-set.js';
-import type { DpopSigner } from './dpop.js';
+import type { DpopSigner } from './dpop-options.js';
 import { hasEnded, type SessionRecord } from './record.js';
 
 /** What a Session needs from its manager. */

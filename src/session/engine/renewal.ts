@@ -3,7 +3,7 @@ import { keepAlive } from '../../store/kit/lease.js';
 import { randomToken, sleep } from '../../store/kit/records.js';
 import type { Lease, Store, StoreEntry } from '../../store/types.js';
 import type { TokenSet } from '../../token/token-set.js';
-import type { DpopSigner } from '../dpop.js';
+import type { DpopSigner } from '../dpop-options.js';
 import type { Emitter } from '../events.js';
 import { type OAuthClient, TokenEndpointError } from '../oauth.js';
 import {

@@ -2,7 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
 import type { Store, StoreRecord } from '../../store/types.js';
 import type { TokenSet } from '../../token/token-set.js';
-import type { DpopSigner } from '../dpop.js';
+import type { DpopSigner } from '../dpop-options.js';
 import type { OAuthClient } from '../oauth.js';
 
 /**

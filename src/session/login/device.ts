@@ -1,7 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
 import type { TokenSet } from '../../token/token-set.js';
-import type { DpopSigner } from '../dpop.js';
+import type { DpopSigner } from '../dpop-options.js';
 import type { OAuthClient, TokenEndpointError } from '../oauth.js';
 
 /**
