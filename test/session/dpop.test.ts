@@ -188,8 +188,10 @@ describe('bad input, each with its typed error', () => {
     const key = 'tokenkeeper:s:broken';
     const plain = new SessionManager({ ...options({ store }), dpop: false });
     const original = (await plain.store.get(key))?.value as StoreRecord & { dpop: Record<string, unknown> };
+    const { jwk: _jwk, ...withoutKey } = original.dpop;
     const variants: [string, unknown][] = [
       ['missing', undefined],
+      ['key missing', withoutKey],
       ['corrupt', { ...original.dpop, jwk: { ...(original.dpop.jwk as object), d: 'not-a-key' } }],
       ['another algorithm', { ...original.dpop, alg: 'EdDSA' }],
     ];
