@@ -15,10 +15,10 @@ let context: BrowserContext;
 
 type LoginPage = Record<string, (...args: unknown[]) => Promise<unknown>>;
 const call = <T>(page: Page, fn: string, ...args: unknown[]) =>
-  page.evaluate(([f, a]) => (globalThis as never as { loginPage: LoginPage }).loginPage[f as string]?.(...(a as unknown[])), [
-    fn,
-    args,
-  ] as const) as Promise<T>;
+  page.evaluate(
+    ([f, a]) => (globalThis as never as { loginPage: LoginPage }).loginPage[f as string]?.(...(a as unknown[])),
+    [fn, args] as const,
+  ) as Promise<T>;
 
 beforeAll(async () => {
   pages = await startPageServer();
