@@ -23,7 +23,8 @@ export function entries(): Record<string, string> {
 }
 
 export default defineConfig({
-  entry: entries(),
+  // The command line (package.json#bin) is built beside the subpaths, not exported as one.
+  entry: { ...entries(), cli: 'src/cli/main.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

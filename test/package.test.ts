@@ -39,6 +39,14 @@ describe.skipIf(!built)('the built package', () => {
     expect(seen.size).toBeGreaterThan(0);
   });
 
+  it('ships the tokenkeeper command (package.json#bin): executable, with a shebang, and its help runs', () => {
+    const bin = join(root, pkg.bin.tokenkeeper);
+    expect(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+    const help = execFileSync(bin, ['--help'], { cwd: root, encoding: 'utf8' });
+    expect(help).toContain('Usage: tokenkeeper');
+    expect(help).toContain('Exit codes:');
+  });
+
   it('loads every subpath export through ESM import and CommonJS require', () => {
     for (const [subpath, target] of Object.entries(pkg.exports as Record<string, unknown>)) {
       if (subpath === './package.json' || subpath === './browser') continue;

@@ -1,0 +1,391 @@
+import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import type { EncryptionOptions } from '../codec/encryption-options.js';
+import { isTokenkeeperError, type TokenkeeperError } from '../errors.js';
+import { SessionManager } from '../session/manager.js';
+import { decodeSession, type SessionRecord } from '../session/record.js';
+import type { Store, StoreEntry, StoreRecord } from '../store/types.js';
+import { openStoreUrl, usage, withKeys } from './stores.js';
+
+/** What every command takes. */
+export interface Common {
+  store: string;
+  namespace: string;
+  encryption: EncryptionOptions | undefined;
+  issuer?: string;
+  clientId?: string;
+  json: boolean;
+}
+
+/** One session as the command line shows it: never a token. */
+export interface SessionRow {
+  id: string;
+  status: string;
+  grant?: string;
+  scope?: string;
+  issuer?: string;
+  clientId?: string;
+  expiresAt?: string;
+  refreshable?: boolean;
+  createdAt?: string;
+  lastRenewedAt?: string;
+  renewing?: string;
+  endsAt?: string;
+  /** Why the record could not be read (a wrong key, a corrupt record). */
+  problem?: string;
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+export function rowOf(id: string, rec: SessionRecord): SessionRow {
+  const row: SessionRow = { id, status: rec.status, grant: rec.grant };
+  const put = (k: keyof SessionRow, v: unknown) => {
+    if (v !== undefined) (row as unknown as Record<string, unknown>)[k] = v;
+  };
+  put('scope', rec.tokens.scope ?? rec.scope);
+  put('issuer', rec.issuer);
+  put('clientId', rec.clientId);
+  put('expiresAt', iso(rec.tokens.expiresAt));
+  put('refreshable', rec.renewBy !== 'none');
+  put('createdAt', iso(rec.createdAt));
+  put('lastRenewedAt', iso(rec.renewedAt));
+  put('renewing', rec.renewing === undefined ? undefined : `since ${iso(rec.renewing.at)} by ${rec.renewing.by}`);
+  put('endsAt', iso(rec.endsAt));
+  return row;
+}
+
+/** Opens the store of `c` (through its keys) and runs `fn`, closing it whatever happens. */
+export async function withStore<T>(c: Common, fn: (store: Store, raw: Store) => Promise<T>): Promise<T> {
+  const raw = await openStoreUrl(c.store);
+  try {
+    return await fn(withKeys(raw, c.encryption), raw);
+  } finally {
+    await raw.close().catch(() => {});
+  }
+}
+
+export function sessionPrefix(c: Common): string {
+  return `${c.namespace}:s:`;
+}
+
+export async function readRow(store: Store, c: Common, id: string): Promise<SessionRow | undefined> {
+  const key = sessionPrefix(c) + id;
+  let entry: StoreEntry | undefined;
+  try {
+    entry = await store.get(key);
+  } catch (error) {
+    if (
+      isTokenkeeperError(error, 'TOKENKEEPER_DECRYPT_FAILED') ||
+      isTokenkeeperError(error, 'TOKENKEEPER_CORRUPT_RECORD')
+    ) {
+      return { id, status: 'unreadable', problem: (error as TokenkeeperError).code };
+    }
+    throw error;
+  }
+  if (entry === undefined) return undefined;
+  try {
+    return rowOf(id, decodeSession(key, entry.value));
+  } catch (error) {
+    if (entry.value.tk === 1 && c.encryption === undefined) return { id, status: 'encrypted', problem: 'give --key' };
+    return { id, status: 'unreadable', problem: (error as { code?: string }).code ?? 'not a session' };
+  }
+}
+
+export async function* listRows(c: Common, store: Store): AsyncGenerator<SessionRow> {
+  const prefix = sessionPrefix(c);
+  for await (const key of store.keys(prefix)) {
+    const row = await readRow(store, c, key.slice(prefix.length));
+    if (row !== undefined) yield row;
+  }
+}
+
+export async function removeSession(c: Common, id: string): Promise<boolean> {
+  return withStore(c, (_store, raw) => raw.delete(sessionPrefix(c) + id, { force: true }));
+}
+
+export async function clearSessions(c: Common, revoke: boolean): Promise<number> {
+  if (!revoke) {
+    return withStore(c, async (_store, raw) => {
+      let removed = 0;
+      const prefix = sessionPrefix(c);
+      for (;;) {
+        const batch: string[] = [];
+        for await (const key of raw.keys(prefix)) {
+          batch.push(key);
+          if (batch.length === 500) break;
+        }
+        if (batch.length === 0) return removed;
+        for (const key of batch) if (await raw.delete(key, { force: true })) removed++;
+      }
+    });
+  }
+  if (c.issuer === undefined || c.clientId === undefined) {
+    throw usage('clear --revoke needs --issuer and --client-id (and --client-secret for a confidential client)');
+  }
+  const raw = await openStoreUrl(c.store);
+  const manager = new SessionManager({
+    store: raw,
+    issuer: c.issuer,
+    client: {
+      clientId: c.clientId,
+      ...(process.env.TOKENKEEPER_CLIENT_SECRET ? { clientSecret: process.env.TOKENKEEPER_CLIENT_SECRET } : {}),
+    },
+    namespace: c.namespace,
+    ...(c.encryption === undefined ? {} : { encryption: c.encryption }),
+  });
+  try {
+    return await manager.clear({ revoke: true });
+  } finally {
+    await raw.close().catch(() => {});
+  }
+}
+
+export interface MigrateResult {
+  keys: number;
+  copied: number;
+  same: number;
+  newerKept: number;
+  differentKept: number;
+  expired: number;
+  failed: number;
+}
+
+/**
+ * Copies every record of the namespace from one store to another, in constant memory. Safe to
+ * interrupt and run again: a record already copied is the same and skipped, and a record the
+ * target holds newer (a later `updatedAt`) or cannot compare (encrypted, no key) is kept.
+ */
+export async function migrate(
+  from: Common,
+  to: string,
+  concurrency: number,
+  onProgress: (done: number, total: number) => void,
+): Promise<MigrateResult> {
+  const source = await openStoreUrl(from.store);
+  const target = await openStoreUrl(to);
+  const read = withKeys(source, from.encryption);
+  const result: MigrateResult = { keys: 0, copied: 0, same: 0, newerKept: 0, differentKept: 0, expired: 0, failed: 0 };
+  try {
+    const prefix = `${from.namespace}:`;
+    let total = 0;
+    for await (const _ of source.keys(prefix)) total++;
+    onProgress(0, total);
+    const inFlight = new Set<Promise<void>>();
+    for await (const key of source.keys(prefix)) {
+      const p = copyOne(key).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      if (inFlight.size >= concurrency) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    return result;
+  } finally {
+    await source.close().catch(() => {});
+    await target.close().catch(() => {});
+  }
+
+  async function copyOne(key: string): Promise<void> {
+    result.keys++;
+    try {
+      const src = await source.get(key);
+      if (src === undefined) return;
+      const ttlMs = src.expiresAt === undefined ? undefined : src.expiresAt - Date.now();
+      if (ttlMs !== undefined && ttlMs <= 0) {
+        result.expired++;
+        return;
+      }
+      const dst = await target.get(key);
+      if (dst !== undefined) {
+        if (JSON.stringify(dst.value) === JSON.stringify(src.value)) {
+          result.same++;
+          return;
+        }
+        const srcAt = await updatedAt(read, key, src);
+        const dstAt = await updatedAt(withKeys(target, from.encryption), key, dst);
+        if (srcAt === undefined || dstAt === undefined) {
+          result.differentKept++;
+          return;
+        }
+        if (dstAt >= srcAt) {
+          result.newerKept++;
+          return;
+        }
+      }
+      await target.set(key, src.value, { ifVersion: dst?.version ?? 0, ...(ttlMs === undefined ? {} : { ttlMs }) });
+      result.copied++;
+    } catch {
+      result.failed++;
+    } finally {
+      onProgress(result.keys, 0);
+    }
+  }
+}
+
+/** When a stored session was last written, if it can be read (decrypted) at all. */
+async function updatedAt(store: Store, key: string, entry: StoreEntry): Promise<number | undefined> {
+  try {
+    const value = entry.value.tk === 1 ? (await store.get(key))?.value : entry.value;
+    return typeof value?.updatedAt === 'number' ? value.updatedAt : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RekeyResult {
+  keys: number;
+  rekeyed: number;
+  already: number;
+  failed: number;
+}
+
+/**
+ * Re-encrypts every record of the namespace under `encryption.current`. Each record is rewritten
+ * atomically (compare-and-set), and one already under the new key is skipped: safe to interrupt
+ * and run again.
+ */
+export async function rekey(c: Common, onProgress: (done: number, total: number) => void): Promise<RekeyResult> {
+  if (c.encryption === undefined) throw usage('rekey needs the old keys (--key) and the new one (--new-key)');
+  const result: RekeyResult = { keys: 0, rekeyed: 0, already: 0, failed: 0 };
+  const current = c.encryption.current;
+  return withStore(c, async (store, raw) => {
+    const prefix = `${c.namespace}:`;
+    let total = 0;
+    for await (const _ of raw.keys(prefix)) total++;
+    onProgress(0, total);
+    for await (const key of raw.keys(prefix)) {
+      result.keys++;
+      try {
+        const entry = await raw.get(key);
+        if (entry === undefined) continue;
+        if (entry.value.tk === 1 && entry.value.kid === current) {
+          result.already++;
+          continue;
+        }
+        const plain = await store.get(key);
+        if (plain === undefined) continue;
+        const ttlMs = entry.expiresAt === undefined ? undefined : Math.max(1, entry.expiresAt - Date.now());
+        await store.set(key, plain.value as StoreRecord, {
+          ifVersion: entry.version,
+          ...(ttlMs === undefined ? {} : { ttlMs }),
+        });
+        result.rekeyed++;
+      } catch {
+        result.failed++;
+      } finally {
+        onProgress(result.keys, 0);
+      }
+    }
+    return result;
+  });
+}
+
+export interface Check {
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** Health checks of a store and, with --issuer, of its authorization server. */
+export async function doctor(c: Common): Promise<Check[]> {
+  const checks: Check[] = [];
+  const url = new URL(c.store);
+  if (url.protocol === 'file:') {
+    const { defaultStorePath } = await import('../store/file/index.js');
+    const path = decodeURIComponent(url.pathname) || defaultStorePath();
+    try {
+      const s = await stat(path);
+      const mode = s.mode & 0o777;
+      checks.push({
+        check: 'file permissions',
+        ok: (mode & 0o077) === 0,
+        detail: `${path} is ${mode.toString(8).padStart(4, '0')}${(mode & 0o077) === 0 ? '' : ': other users can read it; chmod 700'}`,
+      });
+    } catch (error) {
+      checks.push({ check: 'file permissions', ok: false, detail: `${path}: ${(error as Error).message}` });
+    }
+  }
+  try {
+    await withStore(c, async (_store, raw) => {
+      const key = `${c.namespace}:doctor:${randomBytes(6).toString('hex')}`;
+      const t0 = performance.now();
+      await raw.set(key, { probe: true }, { ttlMs: 60_000 });
+      const t1 = performance.now();
+      await raw.get(key);
+      const t2 = performance.now();
+      await raw.delete(key);
+      const t3 = performance.now();
+      const ms = (a: number, b: number) => `${(b - a).toFixed(1)} ms`;
+      checks.push({
+        check: 'store',
+        ok: true,
+        detail: `${raw.name}: write ${ms(t0, t1)}, read ${ms(t1, t2)}, delete ${ms(t2, t3)}`,
+      });
+      let sessions = 0;
+      let renewing = 0;
+      let stale = 0;
+      let unreadable = 0;
+      for await (const row of listRows(c, withKeys(raw, c.encryption))) {
+        sessions++;
+        if (row.problem !== undefined) unreadable++;
+        if (row.renewing !== undefined) {
+          renewing++;
+          const since = Date.parse(row.renewing.slice(6, 30));
+          if (Number.isFinite(since) && Date.now() - since > 60_000) stale++;
+        }
+      }
+      checks.push({
+        check: 'sessions',
+        ok: stale === 0 && unreadable === 0,
+        detail: `${sessions} sessions, ${renewing} renewing${stale ? `, ${stale} stuck for over a minute (a renewal whose answer was lost)` : ''}${
+          unreadable ? `, ${unreadable} unreadable (give the right --key, --issuer and --client-id)` : ''
+        }`,
+      });
+    });
+  } catch (error) {
+    checks.push({ check: 'store', ok: false, detail: (error as Error).message });
+  }
+  if (c.issuer !== undefined) checks.push(...(await serverChecks(c.issuer)));
+  return checks;
+}
+
+async function serverChecks(issuer: string): Promise<Check[]> {
+  const out: Check[] = [];
+  for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
+    const url = new URL(issuer.replace(/\/$/, '') + path);
+    try {
+      const sent = Date.now();
+      const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      const received = Date.now();
+      if (!response.ok) continue;
+      const meta = (await response.json()) as Record<string, unknown>;
+      out.push({
+        check: 'discovery',
+        ok: true,
+        detail: `${url.origin}${url.pathname}: token endpoint ${String(meta.token_endpoint)}`,
+      });
+      out.push({
+        check: 'revocation',
+        ok: typeof meta.revocation_endpoint === 'string',
+        detail:
+          typeof meta.revocation_endpoint === 'string'
+            ? `supported (${meta.revocation_endpoint})`
+            : 'the server has no revocation endpoint: logout only deletes sessions here',
+      });
+      const date = Date.parse(response.headers.get('date') ?? '');
+      if (Number.isFinite(date)) {
+        // The Date header has a resolution of a second: skew within 2 s is noise.
+        const skew = date - (sent + received) / 2;
+        out.push({
+          check: 'clock skew',
+          ok: Math.abs(skew) < 30_000,
+          detail: `${(skew / 1000).toFixed(1)} s against the server${Math.abs(skew) < 30_000 ? '' : ': tokens may look expired or fresh too early; fix the clock (NTP)'}`,
+        });
+      }
+      return out;
+    } catch (error) {
+      out.push({ check: 'discovery', ok: false, detail: `${url.origin}${url.pathname}: ${(error as Error).message}` });
+      return out;
+    }
+  }
+  out.push({ check: 'discovery', ok: false, detail: `${issuer} publishes no discovery document` });
+  return out;
+}

@@ -1,0 +1,79 @@
+import { type EncryptionOptions, encryptedStore } from '../codec/encrypted.js';
+import { TokenkeeperError } from '../errors.js';
+import type { Store } from '../store/types.js';
+
+/**
+ * Stores named by URL, as the command line takes them:
+ * `file:` (the default folder) or `file:/path`, `sqlite:/path/to.db`, `redis://host:port/db`
+ * or `rediss://...`, `postgres://...` or `postgresql://...`. A `namespace` query parameter
+ * names the store's namespace (the Redis key prefix, the table, the folder).
+ */
+export async function openStoreUrl(url: string): Promise<Store> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw usage(`${JSON.stringify(url)} is not a store URL`);
+  }
+  const namespace = parsed.searchParams.get('namespace') ?? undefined;
+  const ns = namespace === undefined ? {} : { namespace };
+  switch (parsed.protocol) {
+    case 'file:': {
+      const { fileStore } = await import('../store/file/index.js');
+      const path = decodeURIComponent(parsed.pathname);
+      return fileStore({ ...(path === '' || path === '/' ? {} : { path }), ...ns });
+    }
+    case 'sqlite:': {
+      const { sqliteStore } = await import('../store/sqlite/index.js');
+      const path = decodeURIComponent(parsed.pathname);
+      if (path === '') throw usage('sqlite: needs a database file, such as sqlite:/var/lib/app/sessions.db');
+      return sqliteStore({ path, ...ns });
+    }
+    case 'redis:':
+    case 'rediss:': {
+      const { redisStore } = await import('../store/redis/index.js');
+      parsed.searchParams.delete('namespace');
+      return redisStore({ url: parsed.href, ...ns });
+    }
+    case 'postgres:':
+    case 'postgresql:': {
+      const { postgresStore } = await import('../store/postgres/index.js');
+      parsed.searchParams.delete('namespace');
+      return postgresStore({ connectionString: parsed.href, ...ns });
+    }
+    default:
+      throw usage(
+        `unknown store URL scheme ${parsed.protocol}: use file:, sqlite:, redis://, rediss://, postgres:// or postgresql://`,
+      );
+  }
+}
+
+/** The store seen through its encryption, when keys are given. */
+export function withKeys(store: Store, encryption: EncryptionOptions | undefined): Store {
+  return encryption === undefined ? store : encryptedStore(store, encryption);
+}
+
+export class UsageError extends Error {}
+
+export function usage(message: string): UsageError {
+  return new UsageError(message);
+}
+
+/** `--key id:base64` options as encryption keys; the first is the current one. */
+export function parseKeys(keys: string[], context: string | undefined): EncryptionOptions | undefined {
+  if (keys.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  let current: string | undefined;
+  for (const k of keys) {
+    const colon = k.indexOf(':');
+    if (colon <= 0) throw usage('a key is given as <id>:<base64 of 32 bytes>, such as k1:3q2+7w...');
+    const id = k.slice(0, colon);
+    out[id] = k.slice(colon + 1);
+    current ??= id;
+  }
+  try {
+    return { keys: out, current: current as string, ...(context === undefined ? {} : { context }) };
+  } catch (error) {
+    throw error instanceof TokenkeeperError ? usage(error.message) : error;
+  }
+}
