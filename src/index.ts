@@ -12,6 +12,7 @@ export { ErrorCodes, isTokenkeeperError, LockTimeoutError, TokenkeeperError } fr
 export type { DpopAlgorithm, DpopOptions } from './session/dpop-options.js';
 export type { SessionEventName, SessionEvents } from './session/events.js';
 export type { LoginGrant, TokenExchangeGrant } from './session/grants.js';
+export type { AttributeValue, Instrumentation } from './session/instrumentation.js';
 export type { AuthorizeOptions, AuthorizeResult, CallbackInput, CallbackOptions } from './session/login/authorize.js';
 export type { DeviceCodeGrant, DevicePrompt } from './session/login/device.js';
 export type { LoginOptions, SessionManagerOptions } from './session/manager.js';

@@ -18,6 +18,7 @@ import {
 import { RenewalEngine } from './engine/renewal.js';
 import { Emitter, type SessionEventName, type SessionEvents } from './events.js';
 import { checkGrant, exchangeParameters, type LoginGrant, renewByOf } from './grants.js';
+import { type Instrumentation, instrumentedStore } from './instrumentation.js';
 import {
   type AuthorizeOptions,
   type AuthorizeResult,
@@ -104,6 +105,11 @@ export interface SessionManagerOptions extends EndpointOptions {
    * IndexedDB. Every token request and `session.fetch` of the session carries a proof.
    */
   dpop?: boolean | DpopAlgorithm | DpopOptions;
+  /**
+   * Spans around token requests and store calls (lock waits included), and metrics from the
+   * manager's events: see `tokenkeeper/otel`. Never a token, a secret or a session id in them.
+   */
+  instrumentation?: Instrumentation;
 }
 
 export interface LoginOptions {
@@ -163,7 +169,7 @@ export class SessionManager {
         'new SessionManager(options) needs an options object.',
       );
     }
-    this.#oauth = new OAuthClient(options, options.client, options.retry);
+    this.#oauth = new OAuthClient(options, options.client, options.retry, options.instrumentation);
     this.#binding = { issuer: (options.issuer ?? options.tokenEndpoint) as string, clientId: options.client.clientId };
     this.#lifetimes = lifetimes(options, 'new SessionManager()');
     const cacheSize = options.sessionCacheSize ?? 1_000;
@@ -194,7 +200,7 @@ export class SessionManager {
     // A record is encrypted for this server and client: moved to another app, it does not decrypt.
     const encryption = options.encryption;
     if (encryption !== undefined) checkEncryptionOptions(encryption); // bad keys fail here, not on first use
-    this.store = encryption
+    const stored = encryption
       ? deferredStore(
           `encrypted(${base.name})`,
           base.capabilities,
@@ -208,6 +214,7 @@ export class SessionManager {
           base.watch !== undefined,
         )
       : base;
+    this.store = options.instrumentation ? instrumentedStore(stored, options.instrumentation) : stored;
     this.#dpopOption =
       options.dpop === undefined || options.dpop === false
         ? undefined
@@ -256,6 +263,7 @@ export class SessionManager {
       logout: (session, o) => this.#logout(session, o),
       dpop: (session, rec) => this.#signerOf(this.#key(session.id), session.id, rec),
     };
+    options.instrumentation?.observe?.(this as never);
   }
 
   /** Listens to `login`, `refresh`, `logout`, `reauth-required` or `error`; returns an unsubscribe function. */

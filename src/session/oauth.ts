@@ -3,6 +3,7 @@ import { type ErrorCode, redactedCause, TokenkeeperError } from '../errors.js';
 import { sleep } from '../store/kit/records.js';
 import { TokenSet } from '../token/token-set.js';
 import type { DpopSigner } from './dpop-options.js';
+import type { Instrumentation } from './instrumentation.js';
 
 /**
  * How the client authenticates at the token, device and revocation endpoints (RFC 6749 §2.3,
@@ -173,7 +174,15 @@ export class OAuthClient {
   readonly #secrets: string[];
   #server: Promise<oauth.AuthorizationServer> | undefined;
 
-  constructor(endpoints: EndpointOptions, client: ClientOptions, retry: RetryOptions = {}) {
+  readonly #instrumentation: Instrumentation | undefined;
+
+  constructor(
+    endpoints: EndpointOptions,
+    client: ClientOptions,
+    retry: RetryOptions = {},
+    instrumentation?: Instrumentation,
+  ) {
+    this.#instrumentation = instrumentation;
     const allow = endpoints.allowInsecureHttp === true;
     if (endpoints.issuer === undefined && endpoints.tokenEndpoint === undefined) {
       throw new TokenkeeperError(
@@ -570,7 +579,7 @@ export class OAuthClient {
       // A new proof for every attempt: its jti is single use, and it carries the latest nonce.
       if (dpop !== undefined) o.headers = { dpop: await dpop.proof('POST', url) };
       try {
-        response = await send(o);
+        response = await this.#traced(what, url, attempt, () => send(o));
         if (dpop !== undefined) dpop.learn(response, url);
       } catch (error) {
         failure = error;
@@ -609,6 +618,24 @@ export class OAuthClient {
       await response?.body?.cancel().catch(() => {});
       await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, maxDelayMs) : backoff);
     }
+  }
+
+  /** One request, in a span when the manager is instrumented (endpoint origin and path only). */
+  #traced(what: string, url: string, attempt: number, send: () => Promise<Response>): Promise<Response> {
+    const instrumentation = this.#instrumentation;
+    if (instrumentation === undefined) return send();
+    const u = new URL(url);
+    const attributes = {
+      'tokenkeeper.request': what,
+      'server.address': u.host,
+      'url.path': u.pathname,
+      'tokenkeeper.attempt': attempt,
+    };
+    return instrumentation.span('tokenkeeper.token_request', attributes, async (set) => {
+      const response = await send();
+      set('http.response.status_code', response.status);
+      return response;
+    });
   }
 
   #requestOptions(timeoutMs: number): oauth.TokenEndpointRequestOptions {
