@@ -1,4 +1,4 @@
-// The README's "Write your own store" example, held to the same contract as the built-in stores.
+// The docs' "Write your own store" example (docs/guide/stores.md), held to the same contract as the built-in stores.
 
 import { ConditionalTable, conditionalTableStore } from '../examples/conditional-table-store.js';
 import { describeStoreConformance } from '../src/exports/testing.js';

@@ -64,7 +64,7 @@ export interface SessionManagerOptions extends EndpointOptions {
   /**
    * The server's refresh-token reuse grace window, in ms (default 0: none). Within it, a refresh
    * whose answer was lost (a timeout, a connection reset after sending) is sent again at once
-   * with the same refresh token, so the session survives. See the README for which servers
+   * with the same refresh token, so the session survives. See docs/guide/sessions.md for which servers
    * offer one.
    */
   rotationGraceMs?: number;

@@ -91,7 +91,7 @@ describe('five tabs, one expired session, every tab asks at once', () => {
 
   it('control: localStorage without Web Locks locks one tab only; only the renewal mark stands between two refreshes', async () => {
     const { pages, crossProcessLock } = await tabs(2, 'localStorage', { webLocks: false });
-    expect(crossProcessLock).toBe(false); // what the store reports, and the README documents
+    expect(crossProcessLock).toBe(false); // what the store reports, and the docs (guide/browser.md) document
     await expiredSession(pages[0] as Page, 'bob');
     for (const page of pages) await callPage(page, 'tabs', 'open', 'bob');
     as.latencyMs = 300;
