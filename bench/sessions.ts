@@ -5,6 +5,7 @@ import { startRealAuthServer } from '../examples/auth-server.js';
 import { fileStore } from '../src/exports/file.js';
 import { SessionManager, type StoreRecord } from '../src/index.js';
 import { startChild, waitForOutput } from '../test/helpers/child.js';
+import { startFakeAuthServer } from '../test/helpers/fake-as.js';
 import { comparePairs, fmt } from './harness.js';
 
 export async function benchSessions(): Promise<void> {
@@ -26,6 +27,30 @@ export async function benchSessions(): Promise<void> {
       baseline: async () => map.get('u'),
     },
   ]);
+
+  // DPoP: a proof for every request. Its cost over the signature itself (ES256, Web Crypto).
+  const fake = await startFakeAuthServer();
+  const dpopManager = new SessionManager({
+    tokenEndpoint: fake.tokenEndpoint,
+    client: { clientId: fake.clientId, clientSecret: fake.clientSecret },
+    encryption: { keys: { k1: new Uint8Array(32).fill(5) }, current: 'k1' },
+    dpop: { allowBearer: true }, // the fake server issues bearer tokens; the session still has its key
+  });
+  const dpopSession = await dpopManager.login({ grant: 'client_credentials' }, { sessionId: 'd' });
+  const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, [
+    'sign',
+    'verify',
+  ])) as CryptoKeyPair;
+  const payload = new TextEncoder().encode('x'.repeat(380)); // about the size of a proof's signing input
+  await comparePairs('DPoP proof for a request vs a bare ECDSA P-256 signature of the same size', [
+    {
+      name: "session.dpopProof('GET', url)",
+      baselineName: 'crypto.subtle.sign(ES256)',
+      ours: () => dpopSession.dpopProof('GET', 'https://api.example.com/things?page=2'),
+      baseline: () => crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, pair.privateKey, payload),
+    },
+  ]);
+  await fake.close();
 
   // The storm: N processes x 200 callers on one expired session in one file store.
   console.log(

@@ -29,6 +29,7 @@ export interface SessionRow {
   refreshable?: boolean;
   createdAt?: string;
   lastRenewedAt?: string;
+  lastRenewedBy?: string;
   renewing?: string;
   endsAt?: string;
   /** Why the record could not be read (a wrong key, a corrupt record). */
@@ -49,6 +50,7 @@ export function rowOf(id: string, rec: SessionRecord): SessionRow {
   put('refreshable', rec.renewBy !== 'none');
   put('createdAt', iso(rec.createdAt));
   put('lastRenewedAt', iso(rec.renewedAt));
+  put('lastRenewedBy', rec.renewedBy);
   put('renewing', rec.renewing === undefined ? undefined : `since ${iso(rec.renewing.at)} by ${rec.renewing.by}`);
   put('endsAt', iso(rec.endsAt));
   return row;

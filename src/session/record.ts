@@ -61,6 +61,8 @@ export interface SessionRecord {
   idleTtlMs?: number;
   /** When a renewal last stored new tokens (ms since the epoch). */
   renewedAt?: number;
+  /** Which process did it (`host/pid 123` in Node, where the host is known; for operators). Added in 0.2. */
+  renewedBy?: string;
   /**
    * The validated claims of the ID token of an OpenID Connect login (`sub`, `iss`, `aud`, ...);
    * the ID token itself is not kept. Added in 0.2: an older reader ignores it.
@@ -114,9 +116,7 @@ export function decodeSession(key: string, value: StoreRecord): SessionRecord {
     (value.renewing === undefined || isMark(value.renewing)) &&
     (value.claims === undefined ||
       (typeof value.claims === 'object' && value.claims !== null && !Array.isArray(value.claims))) &&
-    OPTIONAL.every(
-      (f) => value[f] === undefined || typeof value[f] === (f === 'issuer' || f === 'clientId' ? 'string' : 'number'),
-    );
+    OPTIONAL.every((f) => value[f] === undefined || typeof value[f] === (TEXT.has(f) ? 'string' : 'number'));
   let tokens: TokenSet | undefined;
   try {
     if (ok) tokens = TokenSet.fromStorable(value.tokens as unknown as StorableTokenSet);
@@ -148,7 +148,8 @@ export function decodeSession(key: string, value: StoreRecord): SessionRecord {
 }
 
 /** Optional fields copied as they are (strings or finite numbers, checked on read). */
-const OPTIONAL = ['issuer', 'clientId', 'endsAt', 'idleTtlMs', 'renewedAt'] as const;
+const OPTIONAL = ['issuer', 'clientId', 'endsAt', 'idleTtlMs', 'renewedAt', 'renewedBy'] as const;
+const TEXT: ReadonlySet<string> = new Set(['issuer', 'clientId', 'renewedBy']);
 
 function isMark(value: unknown): boolean {
   const m = value as Partial<RenewalMark> | null;

@@ -116,6 +116,26 @@ describe.each(['file', 'sqlite', 'redis', 'postgres'])('sessions list, show, rm,
   }, 60_000);
 });
 
+describe('sessions show after a renewal', () => {
+  it('tells when and by which process the session was last renewed', async () => {
+    const url = place('file');
+    const store = await openStoreUrl(url);
+    const manager = new SessionManager({
+      store,
+      tokenEndpoint: as.tokenEndpoint,
+      client: { clientId: as.clientId, clientSecret: as.clientSecret },
+    });
+    await manager.adopt('alice', as.issue());
+    await (await manager.get('alice'))?.getAccessToken({ forceRefresh: true });
+    await store.close();
+    const row = json<{ lastRenewedAt: string; lastRenewedBy: string }>(
+      await cli(['sessions', 'show', 'alice', '--store', url, '--json']),
+    );
+    expect(Date.now() - Date.parse(row.lastRenewedAt)).toBeLessThan(60_000);
+    expect(row.lastRenewedBy).toMatch(new RegExp(`pid ${process.pid}$`));
+  }, 30_000);
+});
+
 describe('migrate', () => {
   it('moves 100,000 sessions from SQLite to Redis, interrupted part way and resumed: nothing lost or duplicated', async () => {
     const COUNT = 100_000;

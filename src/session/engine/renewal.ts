@@ -126,6 +126,8 @@ export class RenewalEngine {
   readonly #pending = new Map<string, PendingSave>();
   /** Identifies this engine's renewal marks. */
   readonly #holder = randomToken();
+  /** Who renews, as the record tells operators (`tokenkeeper sessions show`). */
+  readonly #label = processLabel();
 
   constructor(options: RenewalOptions, hooks: RenewalHooks) {
     this.#o = options;
@@ -331,7 +333,7 @@ export class RenewalEngine {
     }
     if (tokens.refreshToken === undefined) tokens = tokens.with({ refreshToken }); // the server did not rotate it
     const now = Date.now();
-    const next = settled(rec, { tokens, updatedAt: now, renewedAt: now });
+    const next = settled(rec, { tokens, updatedAt: now, renewedAt: now, renewedBy: this.#label });
     try {
       await this.#write(key, next, version);
     } catch (error) {
@@ -359,7 +361,7 @@ export class RenewalEngine {
     const tokens = await this.#o.oauth.clientCredentials(rec.scope, await this.#o.dpop(key, sessionId, rec));
     timing.serverMs = Date.now() - sentAt;
     const now = Date.now();
-    const next = settled(rec, { tokens, updatedAt: now, renewedAt: now });
+    const next = settled(rec, { tokens, updatedAt: now, renewedAt: now, renewedBy: this.#label });
     try {
       await this.#write(key, next, entry.version);
     } catch (error) {
@@ -566,4 +568,12 @@ function settled(rec: SessionRecord, changes: Partial<SessionRecord>): SessionRe
   const out: SessionRecord = { ...rec, ...changes };
   delete out.renewing;
   return out;
+}
+
+/** This process as an operator knows it: `host/pid 123` (host when the environment names it). */
+function processLabel(): string {
+  const p = (globalThis as { process?: { pid?: number; env?: Record<string, string | undefined> } }).process;
+  if (p?.pid === undefined) return 'a browser tab';
+  const host = p.env?.HOSTNAME;
+  return `${host ? `${host}/` : ''}pid ${p.pid}`;
 }
