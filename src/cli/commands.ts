@@ -345,8 +345,96 @@ export async function doctor(c: Common): Promise<Check[]> {
   } catch (error) {
     checks.push({ check: 'store', ok: false, detail: (error as Error).message });
   }
+  const locks = await heldLocks(url).catch((error: unknown) => ({ error: (error as Error).message }));
+  if (locks === undefined) {
+    checks.push({
+      check: 'locks',
+      ok: true,
+      detail: 'this store does not list its locks (its leases end by themselves)',
+    });
+  } else if ('error' in locks) {
+    checks.push({ check: 'locks', ok: false, detail: locks.error });
+  } else {
+    const stale = locks.filter((l) => l.expiresAt <= Date.now());
+    const shown = locks
+      .slice(0, 5)
+      .map(
+        (l) =>
+          `${l.key} (${l.pid === undefined ? 'holder unknown' : `pid ${l.pid}${l.host ? ` on ${l.host}` : ''}`}, ${
+            l.expiresAt <= Date.now() ? 'STALE: lease ended' : 'until'
+          } ${new Date(l.expiresAt).toISOString()})`,
+      );
+    checks.push({
+      check: 'locks',
+      ok: stale.length === 0,
+      detail:
+        locks.length === 0
+          ? 'none held'
+          : `${locks.length} held${stale.length ? `, ${stale.length} stale (a holder that died; the next taker breaks it)` : ''}: ${shown.join('; ')}${locks.length > 5 ? '; ...' : ''}`,
+    });
+  }
   if (c.issuer !== undefined) checks.push(...(await serverChecks(c.issuer)));
   return checks;
+}
+
+interface HeldLock {
+  key: string;
+  pid?: number;
+  host?: string;
+  expiresAt: number;
+}
+
+/** The locks a file or SQLite store holds now, and who holds them; `undefined` for stores that cannot tell. */
+async function heldLocks(url: URL): Promise<HeldLock[] | undefined> {
+  if (url.protocol === 'file:') {
+    const { defaultStorePath } = await import('../store/file/index.js');
+    const { decodeStem } = await import('../store/file/names.js');
+    const { readdir, readFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const dir = decodeURIComponent(url.pathname) || defaultStorePath();
+    const out: HeldLock[] = [];
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (!name.endsWith('.lock')) continue;
+      const key = decodeStem(name.slice(0, -'.lock'.length));
+      try {
+        const owner = JSON.parse(await readFile(join(dir, name), 'utf8')) as {
+          pid?: number;
+          host?: string;
+          expiresAt?: number;
+        };
+        out.push({ key: key ?? name, pid: owner.pid, host: owner.host, expiresAt: Number(owner.expiresAt) });
+      } catch {
+        // Released while we read it.
+      }
+    }
+    return out;
+  }
+  if (url.protocol === 'sqlite:') {
+    const { default: Database } = await import('better-sqlite3');
+    const namespace = url.searchParams.get('namespace') ?? 'tokenkeeper';
+    if (!/^[A-Za-z][A-Za-z0-9_]{0,39}$/.test(namespace)) throw usage('a namespace is letters, digits and _');
+    const db = new Database(decodeURIComponent(url.pathname), { readonly: true, fileMustExist: true });
+    try {
+      const rows = db.prepare(`SELECT key, pid, host, expires_at FROM ${namespace}_locks`).all() as {
+        key: string;
+        pid: number | null;
+        host: string | null;
+        expires_at: number;
+      }[];
+      return rows.map((r) => ({
+        key: r.key,
+        ...(r.pid === null ? {} : { pid: r.pid }),
+        ...(r.host === null ? {} : { host: r.host }),
+        expiresAt: Number(r.expires_at),
+      }));
+    } catch (error) {
+      if (/no such table/.test((error as Error).message)) return [];
+      throw error;
+    } finally {
+      db.close();
+    }
+  }
+  return undefined;
 }
 
 async function serverChecks(issuer: string): Promise<Check[]> {

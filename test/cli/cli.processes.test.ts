@@ -258,12 +258,59 @@ describe('doctor', () => {
       'file permissions',
       'store',
       'sessions',
+      'locks',
       'discovery',
       'revocation',
       'clock skew',
     ]);
     expect(checks.every((c) => c.ok)).toBe(true);
     expect(checks.find((c) => c.check === 'file permissions')?.detail).toContain('0700');
+    expect(checks.find((c) => c.check === 'locks')?.detail).toBe('none held');
+  }, 30_000);
+});
+
+describe('doctor and locks', () => {
+  it('names the locks held and who holds them, and flags a stale one (SQLite)', async () => {
+    const url = place('sqlite');
+    const store = await openStoreUrl(url);
+    const held = await store.lock('tokenkeeper:s:busy', { leaseMs: 60_000 });
+    await store.lock('tokenkeeper:s:dead', { leaseMs: 50 }); // never released: its holder "died"
+    await new Promise((r) => setTimeout(r, 100));
+    const r = await cli(['doctor', '--store', url, '--json']);
+    expect(r.code).toBe(1);
+    const locks = json<{ check: string; ok: boolean; detail: string }[]>(r).find((c) => c.check === 'locks');
+    expect(locks?.ok).toBe(false);
+    expect(locks?.detail).toContain(`tokenkeeper:s:busy (pid ${process.pid}`);
+    expect(locks?.detail).toMatch(/tokenkeeper:s:dead \(pid \d+.*STALE/);
+    await held.release();
+    await store.close();
+  }, 30_000);
+
+  it('sessions clear --revoke revokes each at the server first', async () => {
+    const url = place('file');
+    const store = await openStoreUrl(url);
+    // Bound to the issuer the command is given (a session of another server is not revoked by it).
+    const manager = new SessionManager({
+      store,
+      issuer: as.issuer,
+      client: { clientId: as.clientId, clientSecret: as.clientSecret },
+    });
+    await manager.adopt('a', as.issue());
+    await manager.adopt('b', as.issue());
+    await store.close();
+    const before = as.counts.revocations;
+    const r = await cli(
+      ['sessions', 'clear', '--revoke', '--store', url, '--issuer', as.issuer, '--client-id', as.clientId, '--json'],
+      {
+        TOKENKEEPER_CLIENT_SECRET: as.clientSecret,
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(json(r)).toEqual({ removed: 2 });
+    expect(as.counts.revocations - before).toBe(2);
+    const missing = await cli(['sessions', 'clear', '--revoke', '--store', url]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--issuer');
   }, 30_000);
 });
 
