@@ -129,6 +129,12 @@ export class DpopKeys {
     const jkt = await thumbprint(publicJwk);
     const header = encode({ typ: 'dpop+jwt', alg, jwk: publicJwk });
     const nonces = this.#nonces;
+    // The token's hash, for `ath`: the same token signs many requests, so hash it once.
+    let hashed: { token: string; ath: Promise<string> } | undefined;
+    const athOf = (token: string) => {
+      if (hashed?.token !== token) hashed = { token, ath: sha256(token).then((h) => toBase64Url(new Uint8Array(h))) };
+      return hashed.ath;
+    };
     return {
       jkt,
       allowBearer: this.allowBearer,
@@ -142,7 +148,7 @@ export class DpopKeys {
         };
         const nonce = nonces.get(u.origin);
         if (nonce !== undefined) payload.nonce = nonce;
-        if (accessToken !== undefined) payload.ath = toBase64Url(new Uint8Array(await sha256(accessToken)));
+        if (accessToken !== undefined) payload.ath = await athOf(accessToken);
         const input = `${header}.${encode(payload)}`;
         const signature = await crypto.subtle.sign(PARAMS[alg].sign, pair.privateKey, new TextEncoder().encode(input));
         return `${input}.${toBase64Url(new Uint8Array(signature))}`;
