@@ -56,6 +56,8 @@ interface Slot {
 const WRITE_LEASE_MS = 10_000;
 const WRITE_WAIT_MS = 30_000;
 const INDEX_ACCOUNT = 'index';
+/** Entry objects kept per store (each holds a keychain connection). */
+const MAX_ENTRIES = 64;
 
 export function keychainStore(options: KeychainStoreOptions = {}): Store {
   if (typeof options !== 'object' || options === null) {
@@ -92,16 +94,32 @@ export function keychainStore(options: KeychainStoreOptions = {}): Store {
     );
     await ready;
   };
-  const entry = async (account: string, svc = service): Promise<Entry> =>
-    new (await load()).AsyncEntry(svc, account, { linux: { store: linuxStore } });
-  /** A keychain call, its failure typed (a locked keychain, no Secret Service, a denied prompt). */
-  const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-    try {
-      return await fn();
-    } catch (error) {
+  // Each entry object holds its own connection to the keychain (on Linux a D-Bus connection):
+  // keep the recent ones rather than open one per call.
+  const entries = new Map<string, Entry>();
+  const entry = async (account: string, svc = service): Promise<Entry> => {
+    const id = `${svc}\u0000${account}`;
+    let found = entries.get(id);
+    if (found === undefined) {
+      found = new (await load()).AsyncEntry(svc, account, { linux: { store: linuxStore } });
+      entries.set(id, found);
+      if (entries.size > MAX_ENTRIES) entries.delete(entries.keys().next().value as string);
+    }
+    return found;
+  };
+  /**
+   * A keychain call, its failure typed (a locked keychain, no Secret Service, a denied prompt).
+   * One at a time per store: keychains serve one request at a time anyway, and some (GNOME
+   * Keyring) are not robust to many at once from one client.
+   */
+  let tail: Promise<unknown> = Promise.resolve();
+  const call = <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    const run = tail.then(fn, fn).catch((error: unknown) => {
       if (error instanceof TokenkeeperError) throw error;
       throw unavailable(error, `the keychain (${what})`);
-    }
+    });
+    tail = run.catch(() => {});
+    return run;
   };
 
   const readSlot = async (key: string): Promise<Slot | undefined> => {
@@ -226,6 +244,7 @@ export function keychainStore(options: KeychainStoreOptions = {}): Store {
 
     async close(): Promise<void> {
       closed = true;
+      entries.clear();
     },
   };
 }
