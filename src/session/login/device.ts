@@ -1,5 +1,6 @@
 import * as oauth from 'oauth4webapi';
 import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
+import { sleep } from '../../store/kit/records.js';
 import type { TokenSet } from '../../token/token-set.js';
 import type { DpopSigner } from '../dpop-options.js';
 import type { OAuthClient, TokenEndpointError } from '../oauth.js';
@@ -91,25 +92,8 @@ function aborted(signal: AbortSignal | undefined): void {
   }
 }
 
-function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+/** The store kit's abortable sleep; an abort becomes `TOKENKEEPER_LOGIN_ABORTED`. */
+async function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
   aborted(signal);
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', stop);
-    };
-    const stop = () => {
-      done();
-      try {
-        aborted(signal);
-      } catch (error) {
-        reject(error);
-      }
-    };
-    const timer = setTimeout(() => {
-      done();
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', stop, { once: true });
-  });
+  await sleep(ms, signal).catch(() => aborted(signal));
 }
