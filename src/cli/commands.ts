@@ -161,7 +161,7 @@ export async function migrate(
   from: Common,
   to: string,
   concurrency: number,
-  onProgress: (done: number, total: number) => void,
+  onProgress?: (done: number, total: number) => void,
 ): Promise<MigrateResult> {
   const source = await openStoreUrl(from.store);
   const target = await openStoreUrl(to);
@@ -169,9 +169,7 @@ export async function migrate(
   const result: MigrateResult = { keys: 0, copied: 0, same: 0, newerKept: 0, differentKept: 0, expired: 0, failed: 0 };
   try {
     const prefix = `${from.namespace}:`;
-    let total = 0;
-    for await (const _ of source.keys(prefix)) total++;
-    onProgress(0, total);
+    if (onProgress) onProgress(0, await countKeys(source, prefix));
     const inFlight = new Set<Promise<void>>();
     for await (const key of source.keys(prefix)) {
       const p = copyOne(key).finally(() => inFlight.delete(p));
@@ -217,9 +215,16 @@ export async function migrate(
     } catch {
       result.failed++;
     } finally {
-      onProgress(result.keys, 0);
+      onProgress?.(result.keys, 0);
     }
   }
+}
+
+/** How many keys start with `prefix`: a listing of its own, made only to size a progress bar. */
+async function countKeys(store: Store, prefix: string): Promise<number> {
+  let n = 0;
+  for await (const _ of store.keys(prefix)) n++;
+  return n;
 }
 
 /** When a stored session was last written, if it can be read (decrypted) at all. */
@@ -244,15 +249,13 @@ export interface RekeyResult {
  * atomically (compare-and-set), and one already under the new key is skipped: safe to interrupt
  * and run again.
  */
-export async function rekey(c: Common, onProgress: (done: number, total: number) => void): Promise<RekeyResult> {
+export async function rekey(c: Common, onProgress?: (done: number, total: number) => void): Promise<RekeyResult> {
   if (c.encryption === undefined) throw usage('rekey needs the old keys (--key) and the new one (--new-key)');
   const result: RekeyResult = { keys: 0, rekeyed: 0, already: 0, failed: 0 };
   const current = c.encryption.current;
   return withStore(c, async (store, raw) => {
     const prefix = `${c.namespace}:`;
-    let total = 0;
-    for await (const _ of raw.keys(prefix)) total++;
-    onProgress(0, total);
+    if (onProgress) onProgress(0, await countKeys(raw, prefix));
     for await (const key of raw.keys(prefix)) {
       result.keys++;
       try {
@@ -273,7 +276,7 @@ export async function rekey(c: Common, onProgress: (done: number, total: number)
       } catch {
         result.failed++;
       } finally {
-        onProgress(result.keys, 0);
+        onProgress?.(result.keys, 0);
       }
     }
     return result;

@@ -175,9 +175,7 @@ program
     if (!Number.isInteger(o.concurrency) || o.concurrency < 1)
       throw new UsageError('--concurrency must be a positive integer');
     const progress = new Progress(c.json, 'migrate');
-    const result = await migrate(c, o.to, o.concurrency, (done, total) => progress.update(done, total)).finally(() =>
-      progress.stop(),
-    );
+    const result = await migrate(c, o.to, o.concurrency, progress.listener).finally(() => progress.stop());
     print(
       c,
       result,
@@ -194,7 +192,7 @@ program
   .action(async (o: { newKey: string }) => {
     const c = common([o.newKey]);
     const progress = new Progress(c.json, 'rekey');
-    const result = await rekey(c, (done, total) => progress.update(done, total)).finally(() => progress.stop());
+    const result = await rekey(c, progress.listener).finally(() => progress.stop());
     print(
       c,
       result,

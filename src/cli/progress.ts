@@ -18,6 +18,11 @@ export class Progress {
           );
   }
 
+  /** What to report progress to: nothing when no bar is shown (no listing is made to size it). */
+  get listener(): ((done: number, total: number) => void) | undefined {
+    return this.#bar === undefined ? undefined : (done, total) => this.update(done, total);
+  }
+
   /** `total` > 0 starts the bar; later calls move it. */
   update(done: number, total: number): void {
     if (this.#bar === undefined) return;

@@ -294,7 +294,10 @@ export class SessionManager {
       const { deviceLogin } = await import('./login/device.js');
       const bound = await (await this.#dpopKeys())?.create();
       const tokens = await deviceLogin(this.#oauth, grant, bound?.signer);
-      return this.#save(sessionId, grant.grant, tokens, { ...options, ...life }, { scope, dpop: bound?.record });
+      return this.#save(sessionId, key, grant.grant, tokens, options.replace === true, life, {
+        scope,
+        dpop: bound?.record,
+      });
     }
     return this.#withLock(key, async () => {
       const existing = await this.#existing(sessionId, key, options.replace === true);
@@ -327,16 +330,19 @@ export class SessionManager {
    */
   async callback(input: CallbackInput, options: CallbackOptions = {}): Promise<Session> {
     if (options.sessionId !== undefined) this.#key(options.sessionId);
-    const life = lifetimes(options, 'callback()');
+    const life = { ...this.#lifetimes, ...lifetimes(options, 'callback()') };
     const bound = await (await this.#dpopKeys())?.create();
     const done = await completeAuthorization(this.#login, input, options.sessionId, bound?.signer);
     const sessionId = (options.sessionId ?? done.sessionId ?? done.claims?.sub) as string;
+    const extra = { scope: done.scope, claims: done.claims, dpop: bound?.record };
     return this.#save(
       sessionId,
+      this.#key(sessionId),
       'authorization_code',
       done.tokens,
-      { ...options, ...life },
-      { ...done, dpop: bound?.record },
+      options.replace === true,
+      life,
+      extra,
     );
   }
 
@@ -349,18 +355,21 @@ export class SessionManager {
     );
   }
 
-  /** Stores tokens obtained without the lock (interactive logins) under it. */
+  /**
+   * Stores tokens obtained without the lock (interactive logins, adopted responses) under it,
+   * unless the key holds a session this manager may not overwrite.
+   */
   #save(
     sessionId: string,
+    key: string,
     grant: string,
     tokens: TokenSet,
-    options: Pick<LoginOptions, 'replace' | 'sessionTtlMs' | 'idleTtlMs'>,
+    replace: boolean,
+    life: { sessionTtlMs?: number; idleTtlMs?: number },
     extra: { scope?: string; claims?: Record<string, unknown>; dpop?: DpopRecord },
   ): Promise<Session> {
-    const key = this.#key(sessionId);
-    const life = { ...this.#lifetimes, ...lifetimes(options, 'login()') };
     return this.#withLock(key, async () => {
-      await this.#existing(sessionId, key, options.replace === true);
+      await this.#existing(sessionId, key, replace);
       return this.#create(sessionId, key, grant, tokens, life, extra);
     });
   }
@@ -378,10 +387,7 @@ export class SessionManager {
     // Obtained elsewhere, at a time we do not know: no lifetime to cap the renewal margin by.
     const tokens = TokenSet.fromResponse(response).with({ issuedAt: undefined });
     const life = { ...this.#lifetimes, ...lifetimes(options, 'adopt()') };
-    return this.#withLock(key, async () => {
-      await this.#existing(sessionId, key, options.replace === true);
-      return this.#create(sessionId, key, 'adopt', tokens, life, {});
-    });
+    return this.#save(sessionId, key, 'adopt', tokens, options.replace === true, life, {});
   }
 
   /**
