@@ -13,8 +13,8 @@ import { relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
-// The aim (issue #12) is 16 KB; see docs/guide/browser.md ("Size") for where the bytes go today.
-const BUDGET_BYTES = Number(process.env.TOKENKEEPER_SIZE_BUDGET ?? 33 * 1024);
+// Issue #12 aimed at 16 KB; see docs/guide/browser.md ("Size") for where the bytes go today.
+const BUDGET_BYTES = Number(process.env.TOKENKEEPER_SIZE_BUDGET ?? 32 * 1024);
 const common = {
   bundle: true,
   minify: true,
@@ -96,7 +96,7 @@ if (process.argv.includes('--report')) {
     console.log(`${label.padEnd(46)} ${kb(s.minified).padStart(9)} minified ${kb(s.gzipped).padStart(8)} gzipped`);
     if (s.lazy?.gzipped) {
       console.log(
-        `${'  + loaded on first use (encryption, memory store, device flow, DPoP keys)'.padEnd(46)} ${kb(s.lazy.minified).padStart(9)} minified ${kb(s.lazy.gzipped).padStart(8)} gzipped`,
+        `${'  + loaded on first use (encryption, memory store, device flow, DPoP keys, JWT client auth)'.padEnd(46)} ${kb(s.lazy.minified).padStart(9)} minified ${kb(s.lazy.gzipped).padStart(8)} gzipped`,
       );
     }
   }

@@ -420,32 +420,16 @@ export class OAuthClient {
     if (as.revocation_endpoint === undefined) return false;
     const auth = await this.#auth;
     const secrets = [token];
-    for (let nonceRetry = false; ; nonceRetry = true) {
-      const response = await this.#send(
-        as,
-        { kind: 'other', name: 'revocation' },
-        secrets,
-        undefined,
-        (o) =>
-          oauth.revocationRequest(as, this.#client, auth, token, {
-            ...o,
-            additionalParameters: { token_type_hint: hint },
-          }),
-        dpop,
-      );
-      const limited = await this.#limited(response, 'revocation', false, secrets);
-      if (limited.status >= 400) {
-        const error = await errorResponse(limited, 'revocation', this.#scrubber(secrets));
-        if (dpop !== undefined && error.oauthError === 'use_dpop_nonce' && !nonceRetry) continue;
-        throw error;
-      }
-      try {
-        await oauth.processRevocationResponse(limited);
-      } catch (error) {
-        throw endpointError(error, 'revocation', response.status, this.#scrubber(secrets));
-      }
-      return true;
+    const grant = { kind: 'other', name: 'revocation' } as const;
+    const { response } = await this.#answered(as, grant, secrets, undefined, dpop, (o) =>
+      oauth.revocationRequest(as, this.#client, auth, token, { ...o, additionalParameters: { token_type_hint: hint } }),
+    );
+    try {
+      await oauth.processRevocationResponse(response);
+    } catch (error) {
+      throw endpointError(error, 'revocation', response.status, this.#scrubber(secrets));
     }
+    return true;
   }
 
   async #token(
@@ -460,37 +444,51 @@ export class OAuthClient {
     const auth = await this.#auth;
     const what = grant.kind === 'refresh_token' ? 'refresh_token' : grant.name;
     const rotates = grant.kind === 'refresh_token';
+    const { response, sentAt } = await this.#answered(as, grant, secrets, guard, dpop, (o) => request(as, o, auth));
+    let body: oauth.TokenEndpointResponse;
+    try {
+      body = await (process
+        ? process(as, response)
+        : rotates
+          ? oauth.processRefreshTokenResponse(as, this.#client, response)
+          : oauth.processGenericTokenEndpointResponse(as, this.#client, response));
+    } catch (error) {
+      if (isIdTokenError(error)) throw idTokenError(error);
+      throw endpointError(error, what, response.status, this.#scrubber(secrets), rotates && response.status === 200);
+    }
+    if (dpop !== undefined && !dpop.allowBearer && String(body.token_type).toLowerCase() !== 'dpop') {
+      throw new TokenEndpointError(
+        'TOKENKEEPER_DPOP',
+        `The ${what} request carried a DPoP proof, but the server answered with a ${scrubUrls(String(body.token_type)).slice(0, 20)} token, not bound to the key; nothing was stored. ` +
+          'Turn DPoP on for this client at the server, or pass dpop: { allowBearer: true } to accept unbound tokens.',
+        { status: response.status, outcomeUnknown: rotates },
+      );
+    }
+    return TokenSet.fromResponse(body, sentAt);
+  }
+
+  /**
+   * Sends a request to an endpoint and reads its answer (refused past `maxResponseBytes`); an
+   * error answer throws. A DPoP `use_dpop_nonce` answer means the server processed nothing and
+   * wants its nonce in the proof (RFC 9449 §8): the same request goes again once, with the nonce
+   * the proof signer has learnt; a second such answer is an error, not a loop.
+   */
+  async #answered(
+    as: oauth.AuthorizationServer,
+    grant: Grant,
+    secrets: string[],
+    guard: SendGuard | undefined,
+    dpop: DpopSigner | undefined,
+    request: (o: oauth.TokenEndpointRequestOptions) => Promise<Response>,
+  ): Promise<{ response: Response; sentAt: number }> {
+    const what = grant.kind === 'refresh_token' ? 'refresh_token' : grant.name;
     for (let nonceRetry = false; ; nonceRetry = true) {
       const sentAt = Date.now(); // expiry counts from when we asked: never later than the server's clock
-      const raw = await this.#send(as, grant, secrets, guard, (o) => request(as, o, auth), dpop);
-      const response = await this.#limited(raw, what, rotates && raw.status === 200, secrets);
-      if (response.status >= 400) {
-        const error = await errorResponse(response, what, this.#scrubber(secrets));
-        // The server wants its nonce in the proof (RFC 9449 §8): it processed nothing, so the
-        // same request goes again once with it; a second such answer is an error, not a loop.
-        if (dpop !== undefined && error.oauthError === 'use_dpop_nonce' && !nonceRetry) continue;
-        throw error;
-      }
-      let body: oauth.TokenEndpointResponse;
-      try {
-        body = await (process
-          ? process(as, response)
-          : rotates
-            ? oauth.processRefreshTokenResponse(as, this.#client, response)
-            : oauth.processGenericTokenEndpointResponse(as, this.#client, response));
-      } catch (error) {
-        if (isIdTokenError(error)) throw idTokenError(error);
-        throw endpointError(error, what, response.status, this.#scrubber(secrets), rotates && response.status === 200);
-      }
-      if (dpop !== undefined && !dpop.allowBearer && String(body.token_type).toLowerCase() !== 'dpop') {
-        throw new TokenEndpointError(
-          'TOKENKEEPER_DPOP',
-          `The ${what} request carried a DPoP proof, but the server answered with a ${scrubUrls(String(body.token_type)).slice(0, 20)} token, not bound to the key; nothing was stored. ` +
-            'Turn DPoP on for this client at the server, or pass dpop: { allowBearer: true } to accept unbound tokens.',
-          { status: response.status, outcomeUnknown: rotates },
-        );
-      }
-      return TokenSet.fromResponse(body, sentAt);
+      const raw = await this.#send(as, grant, secrets, guard, request, dpop);
+      const response = await this.#limited(raw, what, grant.kind === 'refresh_token' && raw.status === 200, secrets);
+      if (response.status < 400) return { response, sentAt };
+      const error = await errorResponse(response, what, this.#scrubber(secrets));
+      if (dpop === undefined || error.oauthError !== 'use_dpop_nonce' || nonceRetry) throw error;
     }
   }
 
@@ -930,8 +928,9 @@ function positive(name: string, value: number): number {
 }
 
 /**
- * The client authentication of `client`, checked now (bad options throw at construction); a
- * private JWK is imported as a non-extractable key, and a failed import rejects the first request.
+ * The client authentication of `client`, checked now (bad options throw at construction). The
+ * JWT methods load their signer on first use (`client-assertion.ts`); a private JWK that cannot
+ * be imported rejects the first request.
  */
 function clientAuth(client: ClientOptions): Promise<oauth.ClientAuth> {
   const { clientSecret: secret, privateKey } = client;
@@ -947,59 +946,25 @@ function clientAuth(client: ClientOptions): Promise<oauth.ClientAuth> {
     }
     if (client.keyId !== undefined && typeof client.keyId !== 'string') fail('keyId must be a string');
     const kid = client.keyId ?? (isKey ? undefined : (privateKey as { kid?: string }).kid);
-    const key = isKey ? Promise.resolve(privateKey as CryptoKey) : importPrivateJwk(privateKey as JsonWebKey);
-    const auth = key.then((k) => oauth.PrivateKeyJwt(kid === undefined ? { key: k } : { key: k, kid }));
+    const auth = import('./client-assertion.js').then((m) =>
+      m.privateKeyJwt(privateKey as CryptoKey | JsonWebKey, kid),
+    );
     auth.catch(() => {}); // reported by the request that awaits it
     return auth;
   }
   if (privateKey !== undefined) fail(`privateKey is only used with authMethod private_key_jwt, not ${method}`);
   if (method !== 'none' && !secret) fail(`authMethod ${method} needs a clientSecret`);
   const s = secret as string;
+  if (method === 'client_secret_jwt') return import('./client-assertion.js').then((m) => m.clientSecretJwt(s));
   return Promise.resolve(
     method === 'client_secret_basic'
       ? oauth.ClientSecretBasic(s)
       : method === 'client_secret_post'
         ? oauth.ClientSecretPost(s)
-        : method === 'client_secret_jwt'
-          ? oauth.ClientSecretJwt(s)
-          : method === 'none'
-            ? oauth.None()
-            : fail(
-                `authMethod must be client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none, got ${String(method)}`,
-              ),
+        : method === 'none'
+          ? oauth.None()
+          : fail(
+              `authMethod must be client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none, got ${String(method)}`,
+            ),
   );
-}
-
-/** The Web Crypto import parameters of each JWS algorithm a private JWK may declare. */
-const JWK_ALGORITHMS: Record<string, RsaHashedImportParams | EcKeyImportParams | Algorithm> = {
-  ES256: { name: 'ECDSA', namedCurve: 'P-256' },
-  ES384: { name: 'ECDSA', namedCurve: 'P-384' },
-  ES512: { name: 'ECDSA', namedCurve: 'P-521' },
-  RS256: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
-  RS384: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-384' },
-  RS512: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-512' },
-  PS256: { name: 'RSA-PSS', hash: 'SHA-256' },
-  PS384: { name: 'RSA-PSS', hash: 'SHA-384' },
-  PS512: { name: 'RSA-PSS', hash: 'SHA-512' },
-  EdDSA: { name: 'Ed25519' },
-  Ed25519: { name: 'Ed25519' },
-};
-
-async function importPrivateJwk(jwk: JsonWebKey): Promise<CryptoKey> {
-  const curves: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512', Ed25519: 'EdDSA' };
-  const alg = jwk.alg ?? (jwk.kty === 'RSA' ? 'RS256' : curves[jwk.crv as string]);
-  const params = alg === undefined ? undefined : JWK_ALGORITHMS[alg];
-  try {
-    if (params === undefined) throw new Error(`unsupported algorithm ${String(alg ?? jwk.kty)}`);
-    const { alg: _a, key_ops: _k, use: _u, ...bare } = jwk;
-    return await crypto.subtle.importKey('jwk', bare, params, false, ['sign']);
-  } catch (error) {
-    // Never the key itself: only what kind of key it was.
-    throw new TokenkeeperError(
-      'TOKENKEEPER_INVALID_ARGUMENT',
-      `client.privateKey (a ${String(jwk.kty)} JWK${alg ? ` for ${alg}` : ''}) could not be used to sign: ${
-        (error as Error).message
-      }. Give a private EC, RSA or Ed25519 JWK, with "alg" when it is not the default for its type.`,
-    );
-  }
 }
