@@ -1,7 +1,43 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildSync } from 'esbuild';
 
 export const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/**
+ * Inside the project, so the bundles' package imports resolve from its node_modules; one folder
+ * per test worker, all removed when the run ends (global-setup.ts).
+ */
+export const CHILD_BUNDLES = join(ROOT, 'node_modules', '.cache', 'tokenkeeper-children');
+const BUNDLES = join(CHILD_BUNDLES, String(process.pid));
+const bundles = new Map<string, string>();
+
+/**
+ * The script bundled into one ES module from the current source (packages stay imports), once
+ * per test file. A child then starts in plain Node: tsx would compile the TypeScript again in
+ * every child, about a second of CPU each, which adds up when a test starts dozens of processes
+ * on two cores.
+ */
+function bundled(script: string): string {
+  let out = bundles.get(script);
+  if (out === undefined) {
+    out = join(BUNDLES, `${bundles.size}-${basename(script, '.ts')}.mjs`);
+    buildSync({
+      entryPoints: [fixture(script)],
+      outfile: out,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      logLevel: 'error',
+    });
+    bundles.set(script, out);
+  }
+  return out;
+}
 
 export interface ChildResult {
   code: number | null;
@@ -10,10 +46,10 @@ export interface ChildResult {
   stderr: string;
 }
 
-/** Starts a TypeScript fixture in a real Node process (through tsx). */
+/** Starts a TypeScript fixture (a path relative to test/fixtures) in a real Node process. */
 export function startChild(script: string, args: string[], options: { uid?: number; env?: NodeJS.ProcessEnv } = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture(script), ...args], {
-    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+  const child = spawn(process.execPath, [bundled(script), ...args], {
+    cwd: ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
