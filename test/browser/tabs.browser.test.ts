@@ -33,7 +33,7 @@ afterEach(async () => {
 async function tabs(
   count: number,
   store: StoreKind,
-  extra: { webLocks?: boolean; encrypted?: boolean; leaseMs?: number } = {},
+  extra: { webLocks?: boolean; encrypted?: boolean; leaseMs?: number; timeoutMs?: number } = {},
 ) {
   const name = `tk${Date.now().toString(36)}${n++}`;
   const pages = await Promise.all(Array.from({ length: count }, () => openTab(context, server.origin)));
@@ -140,7 +140,9 @@ describe('a tab closed in the middle of its refresh', () => {
   });
 
   it('without Web Locks, the next tab takes over when the lease of the closed tab ends', async () => {
-    const { pages } = await tabs(2, 'indexeddb', { webLocks: false, leaseMs: 1_500 });
+    // Tab A's renewal mark makes tab B wait until A's request must have ended: the request time
+    // limit (3 s here, above the server's 2 s) and a margin after B took the lock.
+    const { pages } = await tabs(2, 'indexeddb', { webLocks: false, leaseMs: 1_500, timeoutMs: 3_000 });
     const [a, b] = pages as [Page, Page];
     await expiredSession(a, 'gina');
     as.latencyMs = 2_000;

@@ -21,6 +21,8 @@ export interface SetupOptions {
   encrypted?: boolean;
   /** The manager's lock lease (default 45 s). */
   leaseMs?: number;
+  /** The time limit of one token request (default 10 s). */
+  timeoutMs?: number;
 }
 
 async function setup(o: SetupOptions) {
@@ -35,7 +37,7 @@ async function setup(o: SetupOptions) {
     tokenEndpoint: o.tokenEndpoint,
     revocationEndpoint: o.revocationEndpoint,
     client: { clientId: 'public-client' },
-    retry: { baseDelayMs: 5, maxDelayMs: 20 },
+    retry: { baseDelayMs: 5, maxDelayMs: 20, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) },
     ...(o.leaseMs ? { lock: { leaseMs: o.leaseMs } } : {}),
     ...(o.encrypted ? { encryption: await tk.browserEncryptionKey({ database: `${o.name}-keys` }) } : {}),
   });
