@@ -387,8 +387,23 @@ interface HeldLock {
   expiresAt: number;
 }
 
-/** The locks a file or SQLite store holds now, and who holds them; `undefined` for stores that cannot tell. */
+/** The locks a store holds now, and who holds them where the store records it; `undefined` for stores that cannot tell. */
 async function heldLocks(url: URL): Promise<HeldLock[] | undefined> {
+  const namespace = url.searchParams.get('namespace') ?? undefined;
+  const server = new URL(url);
+  server.searchParams.delete('namespace');
+  const until = (l: { remainingMs: number }) => ({ expiresAt: Date.now() + l.remainingMs });
+  if (url.protocol === 'redis:' || url.protocol === 'rediss:') {
+    const { redisLocks } = await import('../store/redis/index.js');
+    return (await redisLocks(server.href, { namespace })).map((l) => ({ key: l.key, ...until(l) }));
+  }
+  if (url.protocol === 'postgres:' || url.protocol === 'postgresql:') {
+    const { postgresLocks } = await import('../store/postgres/index.js');
+    return (await postgresLocks(server.href, { namespace })).map(({ remainingMs, ...l }) => ({
+      ...l,
+      ...until({ remainingMs }),
+    }));
+  }
   if (url.protocol === 'file:') {
     const { defaultStorePath } = await import('../store/file/index.js');
     const { decodeStem } = await import('../store/file/names.js');

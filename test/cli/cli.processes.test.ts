@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -132,7 +132,7 @@ describe('sessions show after a renewal', () => {
       await cli(['sessions', 'show', 'alice', '--store', url, '--json']),
     );
     expect(Date.now() - Date.parse(row.lastRenewedAt)).toBeLessThan(60_000);
-    expect(row.lastRenewedBy).toMatch(new RegExp(`pid ${process.pid}$`));
+    expect(row.lastRenewedBy).toBe(`${hostname()}/pid ${process.pid}`); // the host even without HOSTNAME exported
   }, 30_000);
 });
 
@@ -270,20 +270,52 @@ describe('doctor', () => {
 });
 
 describe('doctor and locks', () => {
-  it('names the locks held and who holds them, and flags a stale one (SQLite)', async () => {
-    const url = place('sqlite');
+  // PostgreSQL times its leases by its own clock, SQLite and the file store by the holder's.
+  for (const [kind, label] of [
+    ['sqlite', 'SQLite'],
+    ['postgres', 'PostgreSQL'],
+  ] as const) {
+    it(`names the locks held and who holds them, and flags a stale one (${label})`, async () => {
+      const url = place(kind);
+      const store = await openStoreUrl(url);
+      const held = await store.lock('tokenkeeper:s:busy', { leaseMs: 60_000 });
+      await store.lock('tokenkeeper:s:dead', { leaseMs: 50 }); // never released: its holder "died"
+      await new Promise((r) => setTimeout(r, 100));
+      const r = await cli(['doctor', '--store', url, '--json']);
+      expect(r.code).toBe(1);
+      const locks = json<{ check: string; ok: boolean; detail: string }[]>(r).find((c) => c.check === 'locks');
+      expect(locks?.ok).toBe(false);
+      expect(locks?.detail).toMatch(/^2 held, 1 stale/);
+      expect(locks?.detail).toContain(`tokenkeeper:s:busy (pid ${process.pid} on ${hostname()}, until `);
+      expect(locks?.detail).toMatch(/tokenkeeper:s:dead \(pid \d+.*STALE/);
+      await held.release();
+      const after = json<{ check: string; detail: string }[]>(await cli(['doctor', '--store', url, '--json']));
+      expect(after.find((c) => c.check === 'locks')?.detail).not.toContain('busy');
+      await store.close();
+    }, 30_000);
+  }
+
+  it('names the locks held in Redis with the time left, and none of another namespace', async () => {
+    const url = place('redis');
+    const other = place('redis');
     const store = await openStoreUrl(url);
-    const held = await store.lock('tokenkeeper:s:busy', { leaseMs: 60_000 });
-    await store.lock('tokenkeeper:s:dead', { leaseMs: 50 }); // never released: its holder "died"
-    await new Promise((r) => setTimeout(r, 100));
+    const neighbour = await openStoreUrl(other);
+    const held = await store.lock('tokenkeeper:s:busy*{x}', { leaseMs: 60_000 });
+    const theirs = await neighbour.lock('tokenkeeper:s:theirs', { leaseMs: 60_000 });
     const r = await cli(['doctor', '--store', url, '--json']);
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(0);
     const locks = json<{ check: string; ok: boolean; detail: string }[]>(r).find((c) => c.check === 'locks');
-    expect(locks?.ok).toBe(false);
-    expect(locks?.detail).toContain(`tokenkeeper:s:busy (pid ${process.pid}`);
-    expect(locks?.detail).toMatch(/tokenkeeper:s:dead \(pid \d+.*STALE/);
+    expect(locks?.ok).toBe(true);
+    expect(locks?.detail).toMatch(/^1 held: tokenkeeper:s:busy\*\{x\} \(holder unknown, until /);
+    const until = Date.parse(locks?.detail.match(/until (\S+)\)/)?.[1] ?? '');
+    expect(until - Date.now()).toBeGreaterThan(50_000);
+    expect(locks?.detail).not.toContain('theirs');
     await held.release();
+    await theirs.release();
+    const after = json<{ check: string; detail: string }[]>(await cli(['doctor', '--store', url, '--json']));
+    expect(after.find((c) => c.check === 'locks')?.detail).toBe('none held');
     await store.close();
+    await neighbour.close();
   }, 30_000);
 
   it('sessions clear --revoke revokes each at the server first', async () => {

@@ -570,10 +570,27 @@ function settled(rec: SessionRecord, changes: Partial<SessionRecord>): SessionRe
   return out;
 }
 
-/** This process as an operator knows it: `host/pid 123` (host when the environment names it). */
+/**
+ * This process as an operator knows it: `host/pid 123`. The host comes from `node:os` where the
+ * runtime offers its built-in modules without an import (`process.getBuiltinModule`, Node 20.16
+ * and later), else from `HOSTNAME`; a browser bundle imports nothing for it.
+ */
 function processLabel(): string {
-  const p = (globalThis as { process?: { pid?: number; env?: Record<string, string | undefined> } }).process;
+  const p = (
+    globalThis as {
+      process?: {
+        pid?: number;
+        env?: Record<string, string | undefined>;
+        getBuiltinModule?: (id: string) => { hostname?: () => string } | undefined;
+      };
+    }
+  ).process;
   if (p?.pid === undefined) return 'a browser tab';
-  const host = p.env?.HOSTNAME;
+  let host = p.env?.HOSTNAME;
+  try {
+    host = p.getBuiltinModule?.('node:os')?.hostname?.() || host;
+  } catch {
+    // No host name to be had: the pid alone.
+  }
   return `${host ? `${host}/` : ''}pid ${p.pid}`;
 }

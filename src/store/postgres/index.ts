@@ -451,6 +451,45 @@ function quote(identifier: string): string {
   return `"${identifier}"`;
 }
 
+/** A lock held in a store, as `tokenkeeper doctor` shows it. */
+export interface HeldLock {
+  key: string;
+  pid?: number;
+  host?: string;
+  /** Until the lease ends, by PostgreSQL's clock; negative for a lease that ended unreleased (its holder died). */
+  remainingMs: number;
+}
+
+/**
+ * The locks held now in a store's lock table, with the process and host that took each. Reads
+ * only, on a connection of its own; for `tokenkeeper doctor`.
+ */
+export async function postgresLocks(
+  connectionString: string,
+  options: { namespace?: string } = {},
+): Promise<HeldLock[]> {
+  const locks = lockTable(tableOptions<{ namespace?: string; table?: string }>({ ...options }, 'postgresLocks'));
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 5_000, query_timeout: 15_000 });
+  client.on('error', () => {}); // surfaced by the query
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ key: string; pid: number | null; host: string | null; remaining: string }>(
+      `SELECT key, pid, host, expires_at - ${NOW_MS} AS remaining FROM ${locks} ORDER BY key`,
+    );
+    return rows.map((r) => ({
+      key: r.key,
+      ...(r.pid === null ? {} : { pid: r.pid }),
+      ...(r.host === null ? {} : { host: r.host }),
+      remainingMs: Number(r.remaining),
+    }));
+  } catch (error) {
+    if ((error as { code?: string }).code === '42P01') return []; // no lock table yet: none ever taken
+    throw error;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 /** The options with `table` resolved from `namespace` (or its deprecated alias, `table`). */
 function tableOptions<T extends { namespace?: string; table?: string }>(options: T, factory: string): T {
   const { namespace, alias } = namespaceOrAlias<string>(options, 'table', factory);

@@ -147,6 +147,48 @@ function script(source: string) {
   };
 }
 
+/** A lock held in a store, as `tokenkeeper doctor` shows it (Redis keeps no holder: a random token only). */
+export interface HeldLock {
+  key: string;
+  /** Until Redis drops the lock; a lock whose holder died ends with its lease, never stale. */
+  remainingMs: number;
+}
+
+/**
+ * The locks held now under a store's namespace. Reads only (`SCAN` and `PTTL`), on a connection
+ * of its own, one Redis node; for `tokenkeeper doctor`.
+ */
+export async function redisLocks(url: string, options: { namespace?: string } = {}): Promise<HeldLock[]> {
+  const { namespace } = namespaceOrAlias<string>(options, 'prefix', 'redisLocks');
+  const prefix = `${namespace ?? 'tokenkeeper'}:`;
+  const client = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    commandTimeout: 5_000,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {}); // surfaced by the command
+  try {
+    await client.connect();
+    const match = `${escapeGlob(`${prefix}{`)}*${escapeGlob('}:l')}`;
+    const out: HeldLock[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await client.scan(cursor, 'MATCH', match, 'COUNT', 500);
+      cursor = next;
+      for (const lock of batch) {
+        const remainingMs = await client.pttl(lock);
+        if (remainingMs > 0) out.push({ key: lock.slice(prefix.length + 1, -'}:l'.length), remainingMs });
+      }
+    } while (cursor !== '0');
+    return out.sort((a, b) => (a.key < b.key ? -1 : 1));
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** Escapes Redis glob characters, so a key is matched literally by SCAN MATCH. */
 export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\^]/g, (c) => `\\${c}`);
