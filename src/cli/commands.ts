@@ -4,6 +4,7 @@ import type { EncryptionOptions } from '../codec/encryption-options.js';
 import { isTokenkeeperError, type TokenkeeperError } from '../errors.js';
 import { SessionManager } from '../session/manager.js';
 import { decodeSession, type SessionRecord } from '../session/record.js';
+import type { HeldLock as StoreLock } from '../store/kit/liveness.js';
 import type { Store, StoreEntry, StoreRecord } from '../store/types.js';
 import { openStoreUrl, usage, withKeys } from './stores.js';
 
@@ -380,79 +381,29 @@ export async function doctor(c: Common): Promise<Check[]> {
   return checks;
 }
 
-interface HeldLock {
-  key: string;
-  pid?: number;
-  host?: string;
-  expiresAt: number;
-}
+/** A lock as the doctor shows it: when its lease ends, by this machine's clock. */
+type HeldLock = Omit<StoreLock, 'remainingMs'> & { expiresAt: number };
 
 /** The locks a store holds now, and who holds them where the store records it; `undefined` for stores that cannot tell. */
 async function heldLocks(url: URL): Promise<HeldLock[] | undefined> {
   const namespace = url.searchParams.get('namespace') ?? undefined;
   const server = new URL(url);
   server.searchParams.delete('namespace');
-  const until = (l: { remainingMs: number }) => ({ expiresAt: Date.now() + l.remainingMs });
+  const path = decodeURIComponent(url.pathname);
+  let locks: StoreLock[];
   if (url.protocol === 'redis:' || url.protocol === 'rediss:') {
-    const { redisLocks } = await import('../store/redis/index.js');
-    return (await redisLocks(server.href, { namespace })).map((l) => ({ key: l.key, ...until(l) }));
+    locks = await (await import('../store/redis/index.js')).redisLocks(server.href, { namespace });
+  } else if (url.protocol === 'postgres:' || url.protocol === 'postgresql:') {
+    locks = await (await import('../store/postgres/index.js')).postgresLocks(server.href, { namespace });
+  } else if (url.protocol === 'sqlite:') {
+    locks = (await import('../store/sqlite/index.js')).sqliteLocks(path, { namespace });
+  } else if (url.protocol === 'file:') {
+    const { fileLocks } = await import('../store/file/index.js');
+    locks = await fileLocks({ ...(path === '' || path === '/' ? {} : { path }), namespace });
+  } else {
+    return undefined;
   }
-  if (url.protocol === 'postgres:' || url.protocol === 'postgresql:') {
-    const { postgresLocks } = await import('../store/postgres/index.js');
-    return (await postgresLocks(server.href, { namespace })).map(({ remainingMs, ...l }) => ({
-      ...l,
-      ...until({ remainingMs }),
-    }));
-  }
-  if (url.protocol === 'file:') {
-    const { defaultStorePath } = await import('../store/file/index.js');
-    const { decodeStem } = await import('../store/file/names.js');
-    const { readdir, readFile } = await import('node:fs/promises');
-    const { join } = await import('node:path');
-    const dir = decodeURIComponent(url.pathname) || defaultStorePath();
-    const out: HeldLock[] = [];
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (!name.endsWith('.lock')) continue;
-      const key = decodeStem(name.slice(0, -'.lock'.length));
-      try {
-        const owner = JSON.parse(await readFile(join(dir, name), 'utf8')) as {
-          pid?: number;
-          host?: string;
-          expiresAt?: number;
-        };
-        out.push({ key: key ?? name, pid: owner.pid, host: owner.host, expiresAt: Number(owner.expiresAt) });
-      } catch {
-        // Released while we read it.
-      }
-    }
-    return out;
-  }
-  if (url.protocol === 'sqlite:') {
-    const { default: Database } = await import('better-sqlite3');
-    const namespace = url.searchParams.get('namespace') ?? 'tokenkeeper';
-    if (!/^[A-Za-z][A-Za-z0-9_]{0,39}$/.test(namespace)) throw usage('a namespace is letters, digits and _');
-    const db = new Database(decodeURIComponent(url.pathname), { readonly: true, fileMustExist: true });
-    try {
-      const rows = db.prepare(`SELECT key, pid, host, expires_at FROM ${namespace}_locks`).all() as {
-        key: string;
-        pid: number | null;
-        host: string | null;
-        expires_at: number;
-      }[];
-      return rows.map((r) => ({
-        key: r.key,
-        ...(r.pid === null ? {} : { pid: r.pid }),
-        ...(r.host === null ? {} : { host: r.host }),
-        expiresAt: Number(r.expires_at),
-      }));
-    } catch (error) {
-      if (/no such table/.test((error as Error).message)) return [];
-      throw error;
-    } finally {
-      db.close();
-    }
-  }
-  return undefined;
+  return locks.map(({ remainingMs, ...l }) => ({ ...l, expiresAt: Date.now() + remainingMs }));
 }
 
 async function serverChecks(issuer: string): Promise<Check[]> {

@@ -272,11 +272,12 @@ describe('doctor', () => {
 describe('doctor and locks', () => {
   // PostgreSQL times its leases by its own clock, SQLite and the file store by the holder's.
   for (const [kind, label] of [
+    ['file', 'file store in a namespace'],
     ['sqlite', 'SQLite'],
     ['postgres', 'PostgreSQL'],
   ] as const) {
     it(`names the locks held and who holds them, and flags a stale one (${label})`, async () => {
-      const url = place(kind);
+      const url = kind === 'file' ? `${place(kind)}?namespace=app_1` : place(kind);
       const store = await openStoreUrl(url);
       const held = await store.lock('tokenkeeper:s:busy', { leaseMs: 60_000 });
       await store.lock('tokenkeeper:s:dead', { leaseMs: 50 }); // never released: its holder "died"

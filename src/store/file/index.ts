@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix, namespaceOrAlias } from '../kit/keys.js';
+import type { HeldLock } from '../kit/liveness.js';
 import { ReleaseWakeups } from '../kit/poll-lock.js';
 import {
   checkDeleteOptions,
@@ -26,7 +27,7 @@ import type {
   StoreEntry,
   StoreRecord,
 } from '../types.js';
-import { acquireFileLock, NotRegular, readRegularFile } from './lockfile.js';
+import { acquireFileLock, NotRegular, readOwner, readRegularFile } from './lockfile.js';
 import { decodeStem, encodeKey, escapeKey } from './names.js';
 
 export interface FileStoreOptions {
@@ -82,6 +83,33 @@ export function defaultStorePath(
   return join(xdg && isAbsolute(xdg) ? xdg : join(home, '.config'), 'tokenkeeper');
 }
 
+/** The folder of a store with these options: `path`, and `apps/<namespace>` in it. */
+function storeDir(options: FileStoreOptions, factory: string): string {
+  const { namespace, alias: app } = namespaceOrAlias<string>(options, 'app', factory);
+  return resolve(
+    namespace !== undefined
+      ? join(options.path ?? defaultStorePath(), 'apps', namespace)
+      : (options.path ?? (app === undefined ? defaultStorePath() : join(defaultStorePath(), 'apps', app))),
+  );
+}
+
+/**
+ * The locks held now in a file store's folder, with the process and host that took each. Reads
+ * only; for `tokenkeeper doctor`.
+ */
+export async function fileLocks(options: Pick<FileStoreOptions, 'path' | 'namespace'> = {}): Promise<HeldLock[]> {
+  const dir = storeDir(options, 'fileLocks');
+  const out: HeldLock[] = [];
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    if (!name.endsWith('.lock')) continue;
+    const owner = await readOwner(join(dir, name)).catch(() => undefined);
+    if (owner === undefined) continue; // released while we listed
+    const key = decodeStem(name.slice(0, -'.lock'.length)) ?? name;
+    out.push({ key, pid: owner.pid, host: owner.host, remainingMs: owner.expiresAt - Date.now() });
+  }
+  return out;
+}
+
 /**
  * A store of one file per key in a directory: durable, atomic (temp file, fsync, rename, fsync
  * of the directory), files 0600 in a 0700 directory whatever the umask. Several processes may
@@ -108,12 +136,7 @@ export function fileStore(options: FileStoreOptions = {}): Store {
       'fileStore({ app }) must be 1 to 64 letters, digits, ".", "_" or "-", not starting with ".".',
     );
   }
-  const { namespace, alias: app } = namespaceOrAlias<string>(options, 'app', 'fileStore');
-  const dir = resolve(
-    namespace !== undefined
-      ? join(options.path ?? defaultStorePath(), 'apps', namespace)
-      : (options.path ?? (app === undefined ? defaultStorePath() : join(defaultStorePath(), 'apps', app))),
-  );
+  const dir = storeDir(options, 'fileStore');
   const durable = options.fsync !== false;
   const name = `file:${dir}`;
   let ready: Promise<void> | undefined;

@@ -216,7 +216,8 @@ async function assertRegular(path: string): Promise<void> {
  * that ends a default lease after its last change: then it is broken like any stale lock, or, if
  * it cannot be removed, waited on until `waitMs`.
  */
-async function readOwner(path: string): Promise<Owner | undefined> {
+/** The owner record of a lock file; undefined when there is none (released) or it is unreadable. */
+export async function readOwner(path: string): Promise<Owner | undefined> {
   let text: string | undefined;
   try {
     text = await readRegularFile(path);

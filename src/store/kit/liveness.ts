@@ -57,3 +57,21 @@ export function holderGone(holder: { pid?: number | null; host?: string | null; 
   const start = holder.pid === self.pid ? self.start : processStart(holder.pid);
   return start !== undefined && start !== holder.start;
 }
+
+/**
+ * A lock a store holds now, as `tokenkeeper doctor` shows it; each store that can list its locks
+ * reads them with a function of its own (`fileLocks`, `sqliteLocks`, `postgresLocks`, `redisLocks`).
+ */
+export interface HeldLock {
+  key: string;
+  /** The holder, where the store records it (not Redis: its locks carry a random token only). */
+  pid?: number;
+  host?: string;
+  /** Until the lease ends; negative for a lease that ended unreleased (its holder died). */
+  remainingMs: number;
+}
+
+/** A lock table's row (SQLite, PostgreSQL) as a {@link HeldLock}. */
+export function heldLock(key: string, pid: number | null, host: string | null, remainingMs: number): HeldLock {
+  return { key, ...(pid === null ? {} : { pid }), ...(host === null ? {} : { host }), remainingMs };
+}

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix, namespaceOrAlias } from '../kit/keys.js';
 import { createLease } from '../kit/lease.js';
+import { type HeldLock, heldLock } from '../kit/liveness.js';
 import { pollLock, ReleaseWakeups } from '../kit/poll-lock.js';
 import {
   checkDeleteOptions,
@@ -451,15 +452,6 @@ function quote(identifier: string): string {
   return `"${identifier}"`;
 }
 
-/** A lock held in a store, as `tokenkeeper doctor` shows it. */
-export interface HeldLock {
-  key: string;
-  pid?: number;
-  host?: string;
-  /** Until the lease ends, by PostgreSQL's clock; negative for a lease that ended unreleased (its holder died). */
-  remainingMs: number;
-}
-
 /**
  * The locks held now in a store's lock table, with the process and host that took each. Reads
  * only, on a connection of its own; for `tokenkeeper doctor`.
@@ -476,12 +468,7 @@ export async function postgresLocks(
     const { rows } = await client.query<{ key: string; pid: number | null; host: string | null; remaining: string }>(
       `SELECT key, pid, host, expires_at - ${NOW_MS} AS remaining FROM ${locks} ORDER BY key`,
     );
-    return rows.map((r) => ({
-      key: r.key,
-      ...(r.pid === null ? {} : { pid: r.pid }),
-      ...(r.host === null ? {} : { host: r.host }),
-      remainingMs: Number(r.remaining),
-    }));
+    return rows.map((r) => heldLock(r.key, r.pid, r.host, Number(r.remaining)));
   } catch (error) {
     if ((error as { code?: string }).code === '42P01') return []; // no lock table yet: none ever taken
     throw error;

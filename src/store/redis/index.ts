@@ -4,6 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix, namespaceOrAlias } from '../kit/keys.js';
 import { createLease } from '../kit/lease.js';
+import type { HeldLock } from '../kit/liveness.js';
 import { pollLock, ReleaseWakeups } from '../kit/poll-lock.js';
 import {
   checkDeleteOptions,
@@ -147,16 +148,10 @@ function script(source: string) {
   };
 }
 
-/** A lock held in a store, as `tokenkeeper doctor` shows it (Redis keeps no holder: a random token only). */
-export interface HeldLock {
-  key: string;
-  /** Until Redis drops the lock; a lock whose holder died ends with its lease, never stale. */
-  remainingMs: number;
-}
-
 /**
  * The locks held now under a store's namespace. Reads only (`SCAN` and `PTTL`), on a connection
- * of its own, one Redis node; for `tokenkeeper doctor`.
+ * of its own, one Redis node; for `tokenkeeper doctor`. A lock whose holder died ends with its
+ * lease (Redis drops it), so none is ever stale.
  */
 export async function redisLocks(url: string, options: { namespace?: string } = {}): Promise<HeldLock[]> {
   const { namespace } = namespaceOrAlias<string>(options, 'prefix', 'redisLocks');

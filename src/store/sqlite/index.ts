@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix, storeNamespace } from '../kit/keys.js';
 import { createLease } from '../kit/lease.js';
-import { currentProcess, holderGone } from '../kit/liveness.js';
+import { currentProcess, type HeldLock, heldLock, holderGone } from '../kit/liveness.js';
 import { pollLock } from '../kit/poll-lock.js';
 import {
   checkDeleteOptions,
@@ -188,6 +188,30 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       state?.database.close();
     },
   };
+}
+
+/**
+ * The locks held now in a SQLite store, with the process and host that took each. Reads only;
+ * for `tokenkeeper doctor`.
+ */
+export function sqliteLocks(path: string, options: { namespace?: string } = {}): HeldLock[] {
+  const namespace = storeNamespace(options.namespace, 'sqliteLocks') ?? 'tokenkeeper';
+  const db = new Database(resolve(path), { readonly: true, fileMustExist: true });
+  try {
+    const rows = db.prepare(`SELECT key, pid, host, expires_at FROM "${namespace}_locks"`).all() as {
+      key: string;
+      pid: number | null;
+      host: string | null;
+      expires_at: number;
+    }[];
+    const now = Date.now();
+    return rows.map((r) => heldLock(r.key, r.pid, r.host, Number(r.expires_at) - now));
+  } catch (error) {
+    if (/no such table/.test((error as Error).message)) return []; // no lock ever taken
+    throw error;
+  } finally {
+    db.close();
+  }
 }
 
 function openDatabase(path: string, busyTimeoutMs: number, name: string, namespace: string) {
