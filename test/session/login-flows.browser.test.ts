@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -326,6 +326,56 @@ describe('loginWithBrowser: the loopback redirect of CLIs and desktop apps', () 
     expect(statuses).toEqual({ other: 404, wrongState: 400 });
     expect(answers.sort()).toEqual([200, 409]);
     expect(session.id).toBe('alice');
+  });
+
+  it('open: true starts the system browser (xdg-open) with the login URL, and prints the URL when there is none', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'tk-open-'));
+    const opened = join(bin, 'opened-url');
+    writeFileSync(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s' "$1" > '${opened}'\n`, { mode: 0o755 });
+    const path = process.env.PATH;
+    const write = process.stderr.write;
+    let printed = '';
+    try {
+      const manager = new SessionManager(options({ client: { clientId: op.publicClientId } }));
+      /** Resolves with what `read` finds within 10 s. */
+      const found = async (read: () => string | undefined) => {
+        for (let i = 0; i < 200; i++) {
+          const text = read();
+          if (text) return text;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        throw new Error('nothing to open the login page with');
+      };
+      const readOpened = () => {
+        try {
+          return readFileSync(opened, 'utf8');
+        } catch {
+          return undefined;
+        }
+      };
+      // A system browser on PATH: it gets the URL, and the user signs in there.
+      process.env.PATH = `${bin}:${path}`;
+      const viaBrowser = loginWithBrowser(manager, { scope, prompt, sessionId: 'opened' });
+      const url = await found(readOpened);
+      expect(new URL(url).searchParams.get('redirect_uri')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback$/);
+      await signIn(url, at(new URL(url).searchParams.get('redirect_uri') as string));
+      expect((await viaBrowser).id).toBe('opened');
+      // None on PATH: the URL is printed for the user to open.
+      process.env.PATH = join(bin, 'empty');
+      process.stderr.write = ((chunk: string | Uint8Array) => {
+        printed += String(chunk);
+        return true;
+      }) as typeof process.stderr.write;
+      const viaPrint = loginWithBrowser(manager, { scope, prompt, sessionId: 'printed' });
+      const shown = await found(() => printed.match(/Open this address in your browser to log in:\n(\S+)\n/)?.[1]);
+      process.stderr.write = write;
+      await signIn(shown, at(new URL(shown).searchParams.get('redirect_uri') as string));
+      expect((await viaPrint).id).toBe('printed');
+    } finally {
+      process.env.PATH = path;
+      process.stderr.write = write;
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it('gives up after timeoutMs with LOGIN_ABORTED, and refuses open: false without onUrl', async () => {
