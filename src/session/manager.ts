@@ -318,8 +318,10 @@ export class SessionManager {
    * // redirect the user to url; then, at the redirect URI:
    * const session = await manager.callback(request.url);
    */
-  authorize(options: AuthorizeOptions): Promise<AuthorizeResult> {
-    return startAuthorization(this.#login, options);
+  async authorize(options: AuthorizeOptions): Promise<AuthorizeResult> {
+    // With DPoP, the new session's key is made now: the code is bound to it (dpop_jkt).
+    const bound = await (await this.#dpopKeys())?.create();
+    return startAuthorization(this.#login, options, bound?.record);
   }
 
   /**
@@ -331,10 +333,24 @@ export class SessionManager {
   async callback(input: CallbackInput, options: CallbackOptions = {}): Promise<Session> {
     if (options.sessionId !== undefined) this.#key(options.sessionId);
     const life = { ...this.#lifetimes, ...lifetimes(options, 'callback()') };
-    const bound = await (await this.#dpopKeys())?.create();
-    const done = await completeAuthorization(this.#login, input, options.sessionId, bound?.signer);
+    let bound: DpopRecord | undefined;
+    const done = await completeAuthorization(this.#login, input, options.sessionId, async (rec, id) => {
+      const keys = await this.#dpopKeys();
+      if (keys === undefined) return undefined;
+      // A login started before DPoP was turned on (or by an older version) gets a key now.
+      const key =
+        rec === undefined
+          ? await keys.create()
+          : { signer: await keys.signerOf('', id ?? '(being logged in)', rec), record: rec };
+      bound = key.record;
+      return key;
+    }).catch(async (error: unknown) => {
+      // The login is used up: a browser's key made for it goes (a key in the record went with it).
+      if (bound !== undefined) await (await this.#dpopKeys())?.forget('', bound).catch(() => {});
+      throw error;
+    });
     const sessionId = (options.sessionId ?? done.sessionId ?? done.claims?.sub) as string;
-    const extra = { scope: done.scope, claims: done.claims, dpop: bound?.record };
+    const extra = { scope: done.scope, claims: done.claims, dpop: done.dpop };
     return this.#save(
       sessionId,
       this.#key(sessionId),

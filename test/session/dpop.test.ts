@@ -1,4 +1,6 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -11,6 +13,7 @@ import { rejection, thrown } from '../helpers/errors.js';
 import { type FakeAuthServer, startFakeAuthServer } from '../helpers/fake-as.js';
 import { type FakeResourceServer, startFakeResourceServer } from '../helpers/fake-rs.js';
 import { type RealAuthServer, startRealAuthServer } from '../helpers/oidc.js';
+import { offline, signIn } from '../helpers/sign-in.js';
 
 // DPoP-bound sessions (RFC 9449) against oidc-provider with DPoP on, nonces required, refresh
 // token rotation and a public client; a strict fake resource server; every bad input.
@@ -179,6 +182,61 @@ describe('bad input, each with its typed error', () => {
       ),
     };
     expect(thrown(() => new SessionManager(options({ dpop: { keyPair: hidden } }))).message).toContain('extractable');
+  });
+
+  it('binds the authorization code to the session key (dpop_jkt): a code redeemed with another key is refused', async () => {
+    const store = memoryStore();
+    const manager = new SessionManager(options({ store }));
+    const context = await browser.newContext();
+    await offline(context);
+    const page = await context.newPage();
+    const capture = createServer((req, res) => {
+      landed = `http://127.0.0.1${req.url}`;
+      res.end('captured');
+    });
+    let landed = '';
+    await new Promise<void>((r) => capture.listen(0, '127.0.0.1', r));
+    const redirectUri = `http://127.0.0.1:${(capture.address() as AddressInfo).port}/callback`;
+    try {
+      const login = async (sessionId: string, unbound = false) => {
+        landed = '';
+        const started = await manager.authorize({
+          redirectUri,
+          scope: 'openid offline_access',
+          prompt: 'consent',
+          sessionId,
+        });
+        const url = new URL(started.url);
+        const jkt = url.searchParams.get('dpop_jkt');
+        if (unbound) url.searchParams.delete('dpop_jkt');
+        await signIn(page, url.href, () => landed !== '');
+        return { ...started, jkt };
+      };
+      const swapKey = async (state: string, dpop: unknown) => {
+        const pendingKey = `tokenkeeper:login:${state}`;
+        const pending = (await manager.store.get(pendingKey))?.value as StoreRecord;
+        await manager.store.set(pendingKey, { ...pending, dpop } as StoreRecord);
+      };
+      // The URL names the key the session is then bound to.
+      const first = await login('bound');
+      expect(first.jkt).toMatch(/^[\w-]{43}$/);
+      await manager.callback(landed);
+      const rec = (await manager.store.get('tokenkeeper:s:bound'))?.value as { dpop: { jkt: string } };
+      expect(rec.dpop.jkt).toBe(first.jkt);
+      // A pending login whose key was swapped after the code was issued: the server refuses the
+      // proof of the other key, and nothing is stored.
+      const second = await login('swapped');
+      await swapKey(second.state, rec.dpop);
+      expect((await rejection(manager.callback(landed))).code).toBe('TOKENKEEPER_INVALID_GRANT');
+      expect(await manager.get('swapped')).toBeUndefined();
+      // Control: the same swap on a URL without dpop_jkt goes through, so the binding is what refused it.
+      const third = await login('unbound', true);
+      await swapKey(third.state, rec.dpop);
+      expect((await manager.callback(landed)).id).toBe('unbound');
+    } finally {
+      capture.close();
+      await context.close();
+    }
   });
 
   it('a session record whose key is missing, corrupt, or of another algorithm: TOKENKEEPER_DPOP, nothing sent', async () => {

@@ -2,7 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
 import type { Store, StoreRecord } from '../../store/types.js';
 import type { TokenSet } from '../../token/token-set.js';
-import type { DpopSigner } from '../dpop-options.js';
+import type { DpopRecord, DpopSigner } from '../dpop-options.js';
 import type { OAuthClient } from '../oauth.js';
 
 /**
@@ -78,6 +78,7 @@ const RESERVED = new Set([
   'code_challenge_method',
   'prompt',
   'login_hint',
+  'dpop_jkt',
 ]);
 
 /** A pending login as stored (`login/1`). */
@@ -88,9 +89,20 @@ interface Pending {
   nonce?: string;
   sessionId?: string;
   scope?: string;
+  /** The DPoP key the code is bound to (`dpop_jkt`), kept as a session record keeps it. */
+  dpop?: DpopRecord;
 }
 
-export async function startAuthorization(ctx: LoginContext, options: AuthorizeOptions): Promise<AuthorizeResult> {
+/**
+ * Builds the authorization URL and keeps the pending login. With `dpop` (the new session's key),
+ * the URL carries `dpop_jkt` (RFC 9449 §10): the server binds the code to that key, so only a
+ * proof signed with it can redeem the code.
+ */
+export async function startAuthorization(
+  ctx: LoginContext,
+  options: AuthorizeOptions,
+  dpop?: DpopRecord,
+): Promise<AuthorizeResult> {
   const fail = (why: string) => new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', `authorize(): ${why}.`);
   if (typeof options !== 'object' || options === null) throw fail('give { redirectUri, scope }');
   const { redirectUri, scope, sessionId, prompt, loginHint, extra = {} } = options;
@@ -126,6 +138,10 @@ export async function startAuthorization(ctx: LoginContext, options: AuthorizeOp
   if (prompt !== undefined) params.prompt = prompt;
   if (loginHint !== undefined) params.login_hint = loginHint;
   if (sessionId !== undefined) pending.sessionId = sessionId;
+  if (dpop !== undefined) {
+    params.dpop_jkt = dpop.jkt;
+    pending.dpop = dpop;
+  }
   const url = await ctx.oauth.authorizationUrl(params);
   await ctx.store.set(ctx.pendingKey(state), { tokenkeeper: 'login/1', ...pending } as unknown as StoreRecord, {
     ttlMs: ctx.pendingTtlMs,
@@ -135,14 +151,25 @@ export async function startAuthorization(ctx: LoginContext, options: AuthorizeOp
 
 /**
  * Consumes the pending login named by the callback's `state` (once: a replay, on this process or
- * any other, is refused), then redeems the code and validates the ID token.
+ * any other, is refused), then redeems the code and validates the ID token. `signerFor` gives the
+ * DPoP signer of the key the login was started with (undefined without DPoP); the result says
+ * which key that was.
  */
 export async function completeAuthorization(
   ctx: LoginContext,
   input: CallbackInput,
   sessionId: string | undefined,
-  dpop?: DpopSigner,
-): Promise<{ tokens: TokenSet; claims?: Record<string, unknown>; sessionId?: string; scope?: string }> {
+  signerFor: (
+    rec: DpopRecord | undefined,
+    sessionId: string | undefined,
+  ) => Promise<{ signer: DpopSigner; record: DpopRecord } | undefined>,
+): Promise<{
+  tokens: TokenSet;
+  claims?: Record<string, unknown>;
+  sessionId?: string;
+  scope?: string;
+  dpop?: DpopRecord;
+}> {
   const params = await callbackParameters(input);
   const state = params.get('state');
   if (state === null || state === '') {
@@ -175,6 +202,7 @@ export async function completeAuthorization(
   }
   if (!consumed) throw loginState('was already used: each login completes once');
   if (pending.expiresAt <= Date.now()) throw loginState('came after its login expired');
+  const bound = await signerFor(pending.dpop, sessionId ?? pending.sessionId);
   const result = await ctx.oauth.codeCallback(
     params,
     {
@@ -183,9 +211,9 @@ export async function completeAuthorization(
       codeVerifier: pending.verifier,
       ...(pending.nonce === undefined ? {} : { nonce: pending.nonce }),
     },
-    dpop,
+    bound?.signer,
   );
-  return { ...result, sessionId: pending.sessionId, scope: pending.scope };
+  return { ...result, sessionId: pending.sessionId, scope: pending.scope, dpop: bound?.record };
 }
 
 function loginState(why: string): TokenkeeperError {
@@ -202,7 +230,8 @@ function decodePending(value: StoreRecord): Pending | undefined {
     typeof v.expiresAt === 'number' &&
     optional('nonce') &&
     optional('sessionId') &&
-    optional('scope');
+    optional('scope') &&
+    (v.dpop === undefined || (typeof v.dpop === 'object' && v.dpop !== null));
   return ok ? (v as unknown as Pending) : undefined;
 }
 
