@@ -320,8 +320,7 @@ export class SessionManager {
    */
   async authorize(options: AuthorizeOptions): Promise<AuthorizeResult> {
     // With DPoP, the new session's key is made now: the code is bound to it (dpop_jkt).
-    const bound = await (await this.#dpopKeys())?.create();
-    return startAuthorization(this.#login, options, bound?.record);
+    return startAuthorization(this.#login, options, async () => (await (await this.#dpopKeys())?.create())?.record);
   }
 
   /**
@@ -333,20 +332,20 @@ export class SessionManager {
   async callback(input: CallbackInput, options: CallbackOptions = {}): Promise<Session> {
     if (options.sessionId !== undefined) this.#key(options.sessionId);
     const life = { ...this.#lifetimes, ...lifetimes(options, 'callback()') };
-    let bound: DpopRecord | undefined;
-    const done = await completeAuthorization(this.#login, input, options.sessionId, async (rec, id) => {
+    let made: { key: string; record: DpopRecord } | undefined;
+    const done = await completeAuthorization(this.#login, input, options.sessionId, async (rec, login) => {
       const keys = await this.#dpopKeys();
       if (keys === undefined) return undefined;
       // A login started before DPoP was turned on (or by an older version) gets a key now.
       const key =
         rec === undefined
           ? await keys.create()
-          : { signer: await keys.signerOf('', id ?? '(being logged in)', rec), record: rec };
-      bound = key.record;
+          : { signer: await keys.signerOf(login.key, login.sessionId ?? '(being logged in)', rec), record: rec };
+      made = { key: login.key, record: key.record };
       return key;
     }).catch(async (error: unknown) => {
       // The login is used up: a browser's key made for it goes (a key in the record went with it).
-      if (bound !== undefined) await (await this.#dpopKeys())?.forget('', bound).catch(() => {});
+      if (made !== undefined) await (await this.#dpopKeys())?.forget(made.key, made.record).catch(() => {});
       throw error;
     });
     const sessionId = (options.sessionId ?? done.sessionId ?? done.claims?.sub) as string;

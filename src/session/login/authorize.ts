@@ -94,14 +94,14 @@ interface Pending {
 }
 
 /**
- * Builds the authorization URL and keeps the pending login. With `dpop` (the new session's key),
- * the URL carries `dpop_jkt` (RFC 9449 §10): the server binds the code to that key, so only a
- * proof signed with it can redeem the code.
+ * Builds the authorization URL and keeps the pending login. With DPoP, `newKey` makes the new
+ * session's key once the options are checked, and the URL carries its `dpop_jkt` (RFC 9449 §10):
+ * the server binds the code to that key, so only a proof signed with it can redeem the code.
  */
 export async function startAuthorization(
   ctx: LoginContext,
   options: AuthorizeOptions,
-  dpop?: DpopRecord,
+  newKey?: () => Promise<DpopRecord | undefined>,
 ): Promise<AuthorizeResult> {
   const fail = (why: string) => new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', `authorize(): ${why}.`);
   if (typeof options !== 'object' || options === null) throw fail('give { redirectUri, scope }');
@@ -138,6 +138,7 @@ export async function startAuthorization(
   if (prompt !== undefined) params.prompt = prompt;
   if (loginHint !== undefined) params.login_hint = loginHint;
   if (sessionId !== undefined) pending.sessionId = sessionId;
+  const dpop = await newKey?.();
   if (dpop !== undefined) {
     params.dpop_jkt = dpop.jkt;
     pending.dpop = dpop;
@@ -161,7 +162,7 @@ export async function completeAuthorization(
   sessionId: string | undefined,
   signerFor: (
     rec: DpopRecord | undefined,
-    sessionId: string | undefined,
+    login: { key: string; sessionId?: string },
   ) => Promise<{ signer: DpopSigner; record: DpopRecord } | undefined>,
 ): Promise<{
   tokens: TokenSet;
@@ -202,7 +203,8 @@ export async function completeAuthorization(
   }
   if (!consumed) throw loginState('was already used: each login completes once');
   if (pending.expiresAt <= Date.now()) throw loginState('came after its login expired');
-  const bound = await signerFor(pending.dpop, sessionId ?? pending.sessionId);
+  const id = sessionId ?? pending.sessionId;
+  const bound = await signerFor(pending.dpop, id === undefined ? { key } : { key, sessionId: id });
   const result = await ctx.oauth.codeCallback(
     params,
     {
