@@ -96,7 +96,7 @@ if (process.argv.includes('--report')) {
     console.log(`${label.padEnd(46)} ${kb(s.minified).padStart(9)} minified ${kb(s.gzipped).padStart(8)} gzipped`);
     if (s.lazy?.gzipped) {
       console.log(
-        `${'  + loaded on first use (encryption, memory store, device flow, DPoP keys, JWT client auth)'.padEnd(46)} ${kb(s.lazy.minified).padStart(9)} minified ${kb(s.lazy.gzipped).padStart(8)} gzipped`,
+        `${'  + loaded on first use (encryption, memory store, device flow, DPoP keys, JWT client auth, lock without Web Locks)'.padEnd(46)} ${kb(s.lazy.minified).padStart(9)} minified ${kb(s.lazy.gzipped).padStart(8)} gzipped`,
       );
     }
   }

@@ -56,6 +56,8 @@ export interface EndpointOptions {
   authorizationEndpoint?: string;
   /** The device authorization endpoint (RFC 8628), for the device flow when there is no discovery. */
   deviceAuthorizationEndpoint?: string;
+  /** The pushed authorization request endpoint (RFC 9126), for `authorize({ par: true })` when there is no discovery. */
+  pushedAuthorizationRequestEndpoint?: string;
   /** Allow `http://` endpoints on hosts other than loopback. Never do this in production. */
   allowInsecureHttp?: boolean;
   /**
@@ -192,7 +194,12 @@ export class OAuthClient {
     }
     if (endpoints.issuer !== undefined) checkEndpoint('issuer', endpoints.issuer, allow);
     if (endpoints.tokenEndpoint !== undefined) checkEndpoint('tokenEndpoint', endpoints.tokenEndpoint, allow);
-    for (const name of ['revocationEndpoint', 'authorizationEndpoint', 'deviceAuthorizationEndpoint'] as const) {
+    for (const name of [
+      'revocationEndpoint',
+      'authorizationEndpoint',
+      'deviceAuthorizationEndpoint',
+      'pushedAuthorizationRequestEndpoint',
+    ] as const) {
       if (endpoints[name] !== undefined) checkEndpoint(name, endpoints[name], allow);
     }
     if (typeof client !== 'object' || client === null || typeof client.clientId !== 'string' || !client.clientId) {
@@ -264,12 +271,28 @@ export class OAuthClient {
 
   /**
    * The authorization request URL: PKCE and the rest are the caller's (see `login/authorize.ts`).
-   * @throws TokenkeeperError `TOKENKEEPER_INVALID_ARGUMENT` when the server has no authorization endpoint
+   * With `par` (default: when the server requires it), the parameters are pushed to the server
+   * (RFC 9126) and the URL carries only the `request_uri` it answers.
+   * @throws TokenkeeperError `TOKENKEEPER_INVALID_ARGUMENT` when the server lacks an endpoint it needs
    */
-  async authorizationUrl(params: Record<string, string>): Promise<URL> {
+  async authorizationUrl(params: Record<string, string>, par?: boolean): Promise<URL> {
     const as = await this.server();
     const url = new URL(needEndpoint(as.authorization_endpoint, 'an authorization', 'authorizationEndpoint'));
     url.searchParams.set('client_id', this.#client.client_id);
+    if (par ?? as.require_pushed_authorization_requests === true) {
+      needEndpoint(
+        as.pushed_authorization_request_endpoint,
+        'a pushed authorization request',
+        'pushedAuthorizationRequestEndpoint',
+      );
+      const pushed = await this.endpoint(
+        'pushed authorization request',
+        (as, o, auth) => oauth.pushedAuthorizationRequest(as, this.#client, auth, params, o),
+        (as, response) => oauth.processPushedAuthorizationResponse(as, this.#client, response),
+      );
+      url.searchParams.set('request_uri', pushed.request_uri);
+      return url;
+    }
     for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
     return url;
   }
@@ -719,6 +742,9 @@ function given(e: EndpointOptions): Partial<oauth.AuthorizationServer> {
   if (e.revocationEndpoint !== undefined) out.revocation_endpoint = e.revocationEndpoint;
   if (e.authorizationEndpoint !== undefined) out.authorization_endpoint = e.authorizationEndpoint;
   if (e.deviceAuthorizationEndpoint !== undefined) out.device_authorization_endpoint = e.deviceAuthorizationEndpoint;
+  if (e.pushedAuthorizationRequestEndpoint !== undefined) {
+    out.pushed_authorization_request_endpoint = e.pushedAuthorizationRequestEndpoint;
+  }
   return out;
 }
 

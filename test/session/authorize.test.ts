@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SessionManager } from '../../src/index.js';
 import { rejection, thrown } from '../helpers/errors.js';
+import { startJsonServer } from '../helpers/json-server.js';
 import { useFakeAuthServer } from '../helpers/session-fixture.js';
 
 // Bad input to the login flows, each refused with a clear typed error before anything is sent.
@@ -114,5 +115,90 @@ describe('client authentication options', () => {
     expect(err.message).toContain('client.privateKey');
     expect(err.message).not.toContain(jwk.d as string);
     expect(fixture.as.counts.received).toBe(0);
+  });
+});
+
+describe('pushed authorization requests (RFC 9126)', () => {
+  /** A server whose discovery metadata adds `meta`, with a PAR endpoint that records what it gets. */
+  async function parServer(meta: (base: string) => Record<string, unknown>, status = 201, answer: unknown = {}) {
+    const pushed: { body: URLSearchParams; authorization?: string }[] = [];
+    const server = await startJsonServer(({ url, req, body, json }) => {
+      if (url.pathname.startsWith('/.well-known/')) {
+        return json(200, {
+          issuer: server.base,
+          authorization_endpoint: `${server.base}/authorize`,
+          token_endpoint: `${server.base}/token`,
+          ...meta(server.base),
+        });
+      }
+      if (url.pathname === '/par') {
+        pushed.push({ body: new URLSearchParams(body), authorization: req.headers.authorization });
+        return json(status, answer);
+      }
+      json(404, {});
+    });
+    const m = new SessionManager({ issuer: server.base, client: { clientId: 'c1', clientSecret: 's3cret' } });
+    return { server, pushed, m };
+  }
+  const requestUri = 'urn:ietf:params:oauth:request_uri:r1';
+  const requiresPar = (base: string) => ({
+    pushed_authorization_request_endpoint: `${base}/par`,
+    require_pushed_authorization_requests: true,
+  });
+
+  it('pushes the request when the server requires it, authenticated as the client; the URL names only the request_uri', async () => {
+    const { server, pushed, m } = await parServer(requiresPar, 201, { request_uri: requestUri, expires_in: 60 });
+    try {
+      const r = await m.authorize({ redirectUri, scope: 'openid read', sessionId: 'alice' });
+      expect(pushed).toHaveLength(1);
+      const url = new URL(r.url);
+      expect(url.origin + url.pathname).toBe(`${server.base}/authorize`);
+      expect(Object.fromEntries(url.searchParams)).toEqual({ client_id: 'c1', request_uri: requestUri });
+      const sent = pushed[0] as { body: URLSearchParams; authorization?: string };
+      expect(sent.authorization).toBe(`Basic ${Buffer.from('c1:s3cret').toString('base64')}`);
+      expect(Object.fromEntries(sent.body)).toMatchObject({
+        client_id: 'c1',
+        response_type: 'code',
+        redirect_uri: redirectUri,
+        scope: 'openid read',
+        state: r.state,
+        code_challenge_method: 'S256',
+      });
+      // par: false puts the parameters in the URL although the server asks for PAR.
+      const plain = new URL((await m.authorize({ redirectUri, scope: 'read', sessionId: 'bob', par: false })).url);
+      expect(plain.searchParams.get('state')).toBeTruthy();
+      expect(pushed).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a server that refuses the push: a typed error with its description, and no URL', async () => {
+    const { server, m } = await parServer(requiresPar, 400, {
+      error: 'invalid_request',
+      error_description: 'redirect_uri is not registered',
+    });
+    try {
+      const err = await rejection(m.authorize({ redirectUri, scope: 'read', sessionId: 'alice' }));
+      expect(err.code).toMatch(/^TOKENKEEPER_/);
+      expect(err.message).toContain('pushed authorization request');
+      expect(err.message).toContain('redirect_uri is not registered');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses par that is not a boolean, and par: true on a server without a PAR endpoint, before anything is sent', async () => {
+    const { server, pushed, m } = await parServer(() => ({}));
+    try {
+      const notBoolean = await rejection(m.authorize({ redirectUri, par: 'yes' as never }));
+      expect(notBoolean.message).toContain('par must be true or false');
+      const none = await rejection(m.authorize({ redirectUri, sessionId: 'alice', par: true }));
+      expect(none.code).toBe('TOKENKEEPER_INVALID_ARGUMENT');
+      expect(none.message).toContain('pushedAuthorizationRequestEndpoint');
+      expect(pushed).toHaveLength(0);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -7,6 +7,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStore } from '../../src/exports/file.js';
 import { memoryStore, SessionManager, type SessionManagerOptions, type StoreRecord } from '../../src/index.js';
+import { loginWithBrowser } from '../../src/session/login/loopback.js';
 import { launchChromium } from '../helpers/browser.js';
 import { browserLogin, DPOP_TEST_KEY } from '../helpers/dpop-login.js';
 import { rejection, thrown } from '../helpers/errors.js';
@@ -235,6 +236,30 @@ describe('bad input, each with its typed error', () => {
       expect((await manager.callback(landed)).id).toBe('unbound');
     } finally {
       capture.close();
+      await context.close();
+    }
+  });
+
+  it('DPoP with a pushed authorization request, as AT Protocol servers require: the tokens come back bound', async () => {
+    const manager = new SessionManager(options());
+    const context = await browser.newContext();
+    await offline(context);
+    const page = await context.newPage();
+    try {
+      let opened = '';
+      const session = await loginWithBrowser(manager, {
+        scope: 'openid offline_access',
+        prompt: 'consent',
+        par: true,
+        open: async (url) => {
+          opened = url;
+          await signIn(page, url, () => new URL(page.url()).pathname === '/callback');
+        },
+      });
+      expect(new URL(opened).searchParams.has('dpop_jkt')).toBe(false); // pushed, not in the URL
+      expect(session.tokens.tokenType.toLowerCase()).toBe('dpop');
+      expect((await session.fetch(`${op.issuer}/me`)).status).toBe(200);
+    } finally {
       await context.close();
     }
   });

@@ -298,6 +298,26 @@ describe('loginWithBrowser: the loopback redirect of CLIs and desktop apps', () 
     expect(closed).toBe('closed');
   });
 
+  it('a pushed authorization request (RFC 9126): the login URL carries only the request_uri', async () => {
+    const manager = new SessionManager(options());
+    let opened = '';
+    const session = await loginWithBrowser(manager, {
+      scope,
+      prompt,
+      par: true,
+      open: async (url) => {
+        opened = url;
+        // The URL names no redirect URI: the login ends on the listener's /callback.
+        await signIn(url, () => new URL(page.url()).pathname === '/callback');
+      },
+    });
+    const url = new URL(opened);
+    expect([...url.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
+    expect(url.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+    expect(session.claims?.sub).toBe('alice');
+    expect(session.tokens.refreshToken).toBeTruthy();
+  });
+
   it('answers 404 to any other path, 400 to another state, and 409 to a second callback', async () => {
     const manager = new SessionManager(options({ client: { clientId: op.publicClientId } }));
     const statuses: Record<string, number> = {};

@@ -31,6 +31,14 @@ export interface AuthorizeOptions {
    * ones tokenkeeper sets itself (`state`, `nonce`, PKCE, `redirect_uri`, ...) cannot be given.
    */
   extra?: Record<string, string>;
+  /**
+   * Pushed authorization requests (RFC 9126): the parameters go to the server's PAR endpoint,
+   * authenticated as the client, and the URL carries only `client_id` and the `request_uri` it
+   * answers, so nothing of the request can be read or changed in the browser. Default: used when
+   * the server's metadata requires it (`require_pushed_authorization_requests`). `true` always
+   * (an error when the server has no PAR endpoint), `false` never.
+   */
+  par?: boolean;
 }
 
 export interface AuthorizeResult {
@@ -105,7 +113,8 @@ export async function startAuthorization(
 ): Promise<AuthorizeResult> {
   const fail = (why: string) => new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', `authorize(): ${why}.`);
   if (typeof options !== 'object' || options === null) throw fail('give { redirectUri, scope }');
-  const { redirectUri, scope, sessionId, prompt, loginHint, extra = {} } = options;
+  const { redirectUri, scope, sessionId, prompt, loginHint, extra = {}, par } = options;
+  if (par !== undefined && typeof par !== 'boolean') throw fail('par must be true or false');
   try {
     new URL(redirectUri);
   } catch {
@@ -143,7 +152,7 @@ export async function startAuthorization(
     params.dpop_jkt = dpop.jkt;
     pending.dpop = dpop;
   }
-  const url = await ctx.oauth.authorizationUrl(params);
+  const url = await ctx.oauth.authorizationUrl(params, par);
   await ctx.store.set(ctx.pendingKey(state), { tokenkeeper: 'login/1', ...pending } as unknown as StoreRecord, {
     ttlMs: ctx.pendingTtlMs,
   });

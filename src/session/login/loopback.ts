@@ -14,7 +14,7 @@ import { loginPage, PAGE_HEADERS } from './page.js';
  */
 
 export interface LoginWithBrowserOptions
-  extends Pick<AuthorizeOptions, 'scope' | 'sessionId' | 'prompt' | 'loginHint' | 'extra'> {
+  extends Pick<AuthorizeOptions, 'scope' | 'sessionId' | 'prompt' | 'loginHint' | 'extra' | 'par'> {
   /**
    * How the user gets to the login page: `true` (default) opens the system browser, `false`
    * opens nothing (give `onUrl` to print the URL), or a function that opens it your way.
@@ -104,7 +104,7 @@ export async function loginWithBrowser(
   try {
     const started = await manager.authorize({
       redirectUri,
-      ...pick(options, ['scope', 'sessionId', 'prompt', 'loginHint', 'extra']),
+      ...pick(options, ['scope', 'sessionId', 'prompt', 'loginHint', 'extra', 'par']),
     });
     state = started.state;
     onUrl?.(started.url);

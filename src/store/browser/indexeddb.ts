@@ -1,7 +1,6 @@
 import { TokenkeeperError } from '../../errors.js';
 import { assertValidKey, assertValidPrefix, namespaceOrAlias } from '../kit/keys.js';
 import { createLease } from '../kit/lease.js';
-import { pollLock } from '../kit/poll-lock.js';
 import {
   checkDeleteOptions,
   checkSetOptions,
@@ -131,8 +130,11 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
   const storedOf = (key: string, row: Row | undefined, now: number): Stored =>
     readStoredSync(() => entryOf(key, row, now));
 
-  const idbLock = (key: string, options?: LockOptions): Promise<Lease> => {
+  // Where there are no Web Locks (an insecure context, webLocks: false): a lease row, polled. Its
+  // code loads only then.
+  const idbLock = async (key: string, options?: LockOptions): Promise<Lease> => {
     assertValidKey(key);
+    const { pollLock } = await import('../kit/poll-lock.js');
     return pollLock(key, options, async (leaseMs) => {
       const token = randomToken();
       const takenAt = Date.now();
