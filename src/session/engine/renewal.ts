@@ -588,7 +588,7 @@ function processLabel(): string {
   if (p?.pid === undefined) return 'a browser tab';
   let host = p.env?.HOSTNAME;
   try {
-    host = p.getBuiltinModule?.('node:os')?.hostname?.() || host;
+    host = p.getBuiltinModule?.('os')?.hostname?.() || host;
   } catch {
     // No host name to be had: the pid alone.
   }
