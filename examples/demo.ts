@@ -139,7 +139,7 @@ async function main(): Promise<void> {
   step(
     5,
     'Log out',
-    `${revoked ? 'refresh token revoked at the server' : 'not revoked'}; session deleted from the store`,
+    `${revoked ? 'refresh and access tokens revoked at the server' : 'not revoked'}; session deleted from the store`,
   );
 
   await server.close();

@@ -17,7 +17,7 @@ describe('npm start (the demo)', () => {
     expect(stdout).toMatch(
       /8 processes x 200 getAccessToken\(\) calls: the server saw 1 refresh request and 0 errors; all 1600 callers got the same new token/,
     );
-    expect(stdout).toContain('refresh token revoked at the server');
+    expect(stdout).toContain('refresh and access tokens revoked at the server');
     expect(stdout).not.toMatch(/oidc-provider (WARNING|NOTICE)/);
   }, 90_000);
 });

@@ -35,6 +35,7 @@ export default defineConfig({
           { text: 'Logging in', link: '/guide/login' },
           { text: 'Stores', link: '/guide/stores' },
           { text: 'DPoP', link: '/guide/dpop' },
+          { text: 'Servers in the wild', link: '/guide/servers' },
           { text: 'API (TypeDoc)', link: '/api/index.html', target: '_self' },
         ],
       },

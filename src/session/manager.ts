@@ -28,7 +28,7 @@ import {
   type LoginContext,
   startAuthorization,
 } from './login/authorize.js';
-import { type ClientOptions, type EndpointOptions, OAuthClient, type RetryOptions } from './oauth.js';
+import { type ClientOptions, type EndpointOptions, OAuthClient, type Obtained, type RetryOptions } from './oauth.js';
 import {
   type Binding,
   bound,
@@ -293,9 +293,10 @@ export class SessionManager {
       if (options.reuse && existing !== undefined && this.#usable(existing)) return this.#session(sessionId, existing);
       const { deviceLogin } = await import('./login/device.js');
       const bound = await (await this.#dpopKeys())?.create();
-      const tokens = await deviceLogin(this.#oauth, grant, bound?.signer);
+      const { tokens, claims } = await deviceLogin(this.#oauth, grant, bound?.signer);
       return this.#save(sessionId, key, grant.grant, tokens, options.replace === true, life, {
         scope,
+        claims,
         dpop: bound?.record,
       });
     }
@@ -303,8 +304,8 @@ export class SessionManager {
       const existing = await this.#existing(sessionId, key, options.replace === true);
       if (options.reuse && existing !== undefined && this.#usable(existing)) return this.#session(sessionId, existing);
       const bound = await (await this.#dpopKeys())?.create(); // a key of its own for every new session
-      const tokens = await this.#obtain(grant, bound?.signer);
-      return this.#create(sessionId, key, grant.grant, tokens, life, { scope, dpop: bound?.record });
+      const { tokens, claims } = await this.#obtain(grant, bound?.signer);
+      return this.#create(sessionId, key, grant.grant, tokens, life, { scope, claims, dpop: bound?.record });
     });
   }
 
@@ -634,7 +635,7 @@ export class SessionManager {
     });
   }
 
-  #obtain(grant: LoginGrant, dpop: DpopSigner | undefined): Promise<TokenSet> {
+  #obtain(grant: LoginGrant, dpop: DpopSigner | undefined): Promise<Obtained> {
     switch (grant.grant) {
       case 'client_credentials':
         return this.#oauth.clientCredentials(grant.scope, dpop);
@@ -643,7 +644,7 @@ export class SessionManager {
       case 'authorization_code':
         return this.#oauth.authorizationCode(grant.code, grant.redirectUri, grant.codeVerifier, dpop);
       case 'refresh_token':
-        return this.#oauth.refresh(grant.refreshToken, grant.scope, undefined, dpop);
+        return this.#oauth.refresh(grant.refreshToken, grant.scope, undefined, dpop).then((tokens) => ({ tokens }));
       case 'token_exchange':
         return this.#oauth.tokenExchange(exchangeParameters(grant), dpop);
       case 'device_code':
@@ -686,19 +687,15 @@ export class SessionManager {
       try {
         if (entry) stored = decodeSession(key, entry.value);
       } catch {}
-      let revoked = false;
-      if (options.revoke !== false) {
-        const tokens = stored?.tokens ?? session.tokens;
-        try {
-          const dpop = stored === undefined ? undefined : await this.#signerOf(key, session.id, stored);
-          // Revoking the refresh token revokes its access tokens too (RFC 7009 §2.1).
-          revoked = tokens.refreshToken
-            ? await this.#oauth.revoke(tokens.refreshToken, 'refresh_token', dpop)
-            : await this.#oauth.revoke(tokens.accessToken, 'access_token', dpop);
-        } catch (error) {
-          this.#events.emit('error', { sessionId: session.id, error });
-        }
-      }
+      const result =
+        options.revoke === false
+          ? { revoked: false, refreshToken: 'skipped' as const, accessToken: 'skipped' as const }
+          : await (await import('./revocation.js')).revokeAll(
+              this.#oauth,
+              stored?.tokens ?? session.tokens,
+              () => (stored === undefined ? Promise.resolve(undefined) : this.#signerOf(key, session.id, stored)),
+              (error) => this.#events.emit('error', { sessionId: session.id, error }),
+            );
       await this.store.delete(key);
       // The key goes with the session (a key kept in IndexedDB is deleted there).
       if (stored?.dpop !== undefined) {
@@ -707,8 +704,8 @@ export class SessionManager {
           .catch((error: unknown) => this.#events.emit('error', { sessionId: session.id, error }));
       }
       this.#sessions.delete(session.id);
-      this.#events.emit('logout', { sessionId: session.id, revoked });
-      return { revoked };
+      this.#events.emit('logout', { sessionId: session.id, revoked: result.revoked });
+      return result;
     });
   }
 }

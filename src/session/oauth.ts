@@ -47,11 +47,27 @@ export interface RetryOptions {
 }
 
 export interface EndpointOptions {
-  /** The issuer, for discovery (RFC 8414 / OpenID Connect Discovery). */
+  /**
+   * The issuer, for discovery (RFC 8414 / OpenID Connect Discovery). Discovery asks
+   * `<issuer>/.well-known/openid-configuration`, then `/.well-known/oauth-authorization-server<path>`;
+   * a server that redirects one of these to the same URL with a trailing slash (django-oauth-toolkit)
+   * is followed there, and nowhere else. The metadata's `issuer` must equal this.
+   */
   issuer?: string;
+  /**
+   * The full URL of the server's metadata, for servers that serve it somewhere discovery does not
+   * look. Needs `issuer`, which the metadata's `issuer` must equal.
+   */
+  discoveryUrl?: string;
   /** The token endpoint; with it, no discovery happens. */
   tokenEndpoint?: string;
+  /** The revocation endpoint (RFC 7009), for `logout()`, when the metadata lists none. */
   revocationEndpoint?: string;
+  /**
+   * The server's JSON Web Key Set, to check ID token signatures when there is no discovery (or the
+   * metadata lists no `jwks_uri`).
+   */
+  jwksUri?: string;
   /** The authorization endpoint, for `authorize()` when there is no discovery. */
   authorizationEndpoint?: string;
   /** The device authorization endpoint (RFC 8628), for the device flow when there is no discovery. */
@@ -96,6 +112,16 @@ export class TokenEndpointError extends TokenkeeperError {
 }
 
 /**
+ * What a login grant obtained: the tokens, and the validated claims of the ID token when one came
+ * with them (checked as `callback()` checks it: JWKS signature, `iss`, `aud`, `exp`). The ID token
+ * itself is not kept in the tokens.
+ */
+export interface Obtained {
+  tokens: TokenSet;
+  claims?: Record<string, unknown>;
+}
+
+/**
  * Called right before each refresh request is sent; throws to send nothing. The session engine
  * uses it to confirm its lock lease will outlast the request (see `engine/renewal.ts`).
  */
@@ -124,6 +150,11 @@ const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 
 const LOOPBACK = /^(localhost|.+\.localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/** Whether `hostname` (as a `URL` gives it) is a loopback host: `localhost`, `127.x.x.x`, `[::1]`. */
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK.test(hostname);
+}
 
 /** Checks an endpoint URL: https, or http on loopback (or anywhere when explicitly allowed). */
 export function checkEndpoint(what: string, value: unknown, allowInsecureHttp: boolean): URL {
@@ -189,12 +220,16 @@ export class OAuthClient {
     if (endpoints.issuer === undefined && endpoints.tokenEndpoint === undefined) {
       throw new TokenkeeperError(
         'TOKENKEEPER_INVALID_ARGUMENT',
-        'Give an issuer (for discovery) or a tokenEndpoint, so tokenkeeper knows where to ask for tokens.',
+        endpoints.discoveryUrl === undefined
+          ? 'Give an issuer (for discovery) or a tokenEndpoint, so tokenkeeper knows where to ask for tokens.'
+          : 'discoveryUrl needs the issuer too: the issuer named in the metadata must equal it.',
       );
     }
     if (endpoints.issuer !== undefined) checkEndpoint('issuer', endpoints.issuer, allow);
     if (endpoints.tokenEndpoint !== undefined) checkEndpoint('tokenEndpoint', endpoints.tokenEndpoint, allow);
     for (const name of [
+      'discoveryUrl',
+      'jwksUri',
       'revocationEndpoint',
       'authorizationEndpoint',
       'deviceAuthorizationEndpoint',
@@ -230,7 +265,7 @@ export class OAuthClient {
     return this.#server;
   }
 
-  clientCredentials(scope?: string, dpop?: DpopSigner): Promise<TokenSet> {
+  clientCredentials(scope?: string, dpop?: DpopSigner): Promise<Obtained> {
     const params: Record<string, string> = scope ? { scope } : {};
     return this.#token(
       { kind: 'other', name: 'client_credentials' },
@@ -242,7 +277,7 @@ export class OAuthClient {
     );
   }
 
-  password(username: string, password: string, scope?: string, dpop?: DpopSigner): Promise<TokenSet> {
+  password(username: string, password: string, scope?: string, dpop?: DpopSigner): Promise<Obtained> {
     const params: Record<string, string> = { username, password };
     if (scope) params.scope = scope;
     return this.#token(
@@ -256,7 +291,7 @@ export class OAuthClient {
   }
 
   /** A code the app got and checked itself; `authorize()`/`callback()` use {@link codeCallback}. */
-  authorizationCode(code: string, redirectUri: string, codeVerifier?: string, dpop?: DpopSigner): Promise<TokenSet> {
+  authorizationCode(code: string, redirectUri: string, codeVerifier?: string, dpop?: DpopSigner): Promise<Obtained> {
     const params = new URLSearchParams({ code, redirect_uri: redirectUri });
     if (codeVerifier) params.set('code_verifier', codeVerifier);
     return this.#token(
@@ -307,7 +342,7 @@ export class OAuthClient {
     parameters: URLSearchParams,
     expected: { state: string; redirectUri: string; codeVerifier: string; nonce?: string },
     dpop?: DpopSigner,
-  ): Promise<{ tokens: TokenSet; claims?: Record<string, unknown> }> {
+  ): Promise<Obtained> {
     const as = await this.server();
     let callback: URLSearchParams;
     try {
@@ -316,8 +351,7 @@ export class OAuthClient {
       throw authorizationResponseError(error);
     }
     const code = callback.get('code') ?? '';
-    let claims: Record<string, unknown> | undefined;
-    const tokens = await this.#token(
+    return this.#token(
       { kind: 'other', name: 'authorization_code', once: true },
       [code, expected.codeVerifier],
       (as, o, auth) =>
@@ -331,28 +365,13 @@ export class OAuthClient {
           o,
         ),
       undefined,
-      async (as, response) => {
-        const body = await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
+      (as, response) =>
+        oauth.processAuthorizationCodeResponse(as, this.#client, response, {
           expectedNonce: expected.nonce ?? oauth.expectNoNonce,
           requireIdToken: expected.nonce !== undefined,
-        });
-        if (body.id_token !== undefined) {
-          try {
-            await oauth.validateApplicationLevelSignature(
-              as,
-              response,
-              this.#requestOptions(this.#retry.timeoutMs) as unknown as oauth.ValidateSignatureOptions,
-            );
-          } catch (error) {
-            throw idTokenError(error);
-          }
-          claims = { ...oauth.getValidatedIdTokenClaims(body) };
-        }
-        return body;
-      },
+        }),
       dpop,
     );
-    return { tokens: tokens.with({ idToken: undefined }), claims };
   }
 
   /**
@@ -391,7 +410,7 @@ export class OAuthClient {
     request: EndpointRequest,
     process?: ResponseReader<oauth.TokenEndpointResponse>,
     dpop?: DpopSigner,
-  ): Promise<TokenSet> {
+  ): Promise<Obtained> {
     return this.#token({ kind: 'other', name }, secrets, request, undefined, process, dpop);
   }
 
@@ -401,7 +420,7 @@ export class OAuthClient {
   }
 
   /** The token exchange grant (RFC 8693) with its parameters (`subject_token`, `audience`, ...). */
-  tokenExchange(params: Record<string, string>, dpop?: DpopSigner): Promise<TokenSet> {
+  tokenExchange(params: Record<string, string>, dpop?: DpopSigner): Promise<Obtained> {
     const secrets = [params.subject_token ?? '', params.actor_token ?? ''];
     return this.#token(
       { kind: 'other', name: 'token_exchange' },
@@ -419,8 +438,8 @@ export class OAuthClient {
    * answered 429 or 503 (it did not process it): a 500, 502 or 504, a timeout or a connection
    * lost after sending may hide a rotation, so the error says `outcomeUnknown` instead.
    */
-  refresh(refreshToken: string, scope?: string, guard?: SendGuard, dpop?: DpopSigner): Promise<TokenSet> {
-    return this.#token(
+  async refresh(refreshToken: string, scope?: string, guard?: SendGuard, dpop?: DpopSigner): Promise<TokenSet> {
+    const { tokens } = await this.#token(
       { kind: 'refresh_token' },
       [refreshToken],
       (as, o, auth) =>
@@ -435,6 +454,7 @@ export class OAuthClient {
       undefined,
       dpop,
     );
+    return tokens;
   }
 
   /** Revokes a token (RFC 7009). Returns false when the server has no revocation endpoint. */
@@ -462,7 +482,7 @@ export class OAuthClient {
     guard?: SendGuard,
     process?: ResponseReader<oauth.TokenEndpointResponse>,
     dpop?: DpopSigner,
-  ): Promise<TokenSet> {
+  ): Promise<Obtained> {
     const as = await this.server();
     const auth = await this.#auth;
     const what = grant.kind === 'refresh_token' ? 'refresh_token' : grant.name;
@@ -487,7 +507,20 @@ export class OAuthClient {
         { status: response.status, outcomeUnknown: rotates },
       );
     }
-    return TokenSet.fromResponse(body, sentAt);
+    const tokens = TokenSet.fromResponse(body, sentAt);
+    // A login's ID token (a refresh's keeps the session's claims): its claims were checked while
+    // the response was read; its signature is checked here, against the server's JWKS.
+    if (rotates || body.id_token === undefined) return { tokens };
+    try {
+      await oauth.validateApplicationLevelSignature(
+        as,
+        response,
+        this.#requestOptions(this.#retry.timeoutMs) as unknown as oauth.ValidateSignatureOptions,
+      );
+    } catch (error) {
+      throw idTokenError(error);
+    }
+    return { tokens: tokens.with({ idToken: undefined }), claims: { ...oauth.getValidatedIdTokenClaims(body) } };
   }
 
   /**
@@ -676,7 +709,6 @@ export class OAuthClient {
 
   async #resolve(): Promise<oauth.AuthorizationServer> {
     const e = this.#endpoints;
-    const allow = e.allowInsecureHttp === true;
     if (e.tokenEndpoint !== undefined) {
       return {
         issuer: e.issuer ?? new URL(e.tokenEndpoint).origin,
@@ -684,35 +716,9 @@ export class OAuthClient {
         ...given(e),
       };
     }
-    const issuer = new URL(e.issuer as string);
-    let lastError: unknown;
-    for (const algorithm of ['oidc', 'oauth2'] as const) {
-      try {
-        const o: oauth.DiscoveryRequestOptions = { algorithm, signal: AbortSignal.timeout(this.#retry.timeoutMs) };
-        if (this.#insecureAllowed()) o[oauth.allowInsecureRequests] = true;
-        if (e.fetch) o[oauth.customFetch] = e.fetch;
-        const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, o));
-        if (as.token_endpoint === undefined) throw new Error('the metadata has no token_endpoint');
-        checkEndpoint('the discovered token_endpoint', as.token_endpoint, allow);
-        for (const name of [
-          'revocation_endpoint',
-          'authorization_endpoint',
-          'device_authorization_endpoint',
-        ] as const) {
-          if (as[name] !== undefined) checkEndpoint(`the discovered ${name}`, as[name], allow);
-        }
-        return { ...as, ...given(e) };
-      } catch (error) {
-        if (error instanceof TokenkeeperError) throw error;
-        lastError = error;
-      }
-    }
-    const reason = scrubUrls(networkReason(lastError));
-    throw new TokenkeeperError(
-      'TOKENKEEPER_DISCOVERY_FAILED',
-      `Discovery of ${issuer.origin}${issuer.pathname} failed (${reason}). Check the issuer URL, or give tokenEndpoint to skip discovery.`,
-      { cause: redactedCause(lastError, reason) },
-    );
+    // Discovery loads on first use: apps that name their endpoints never ship it.
+    const { discover } = await import('./discovery.js');
+    return { ...(await discover(e, this.#retry.timeoutMs, this.#insecureAllowed())), ...given(e) };
   }
 }
 
@@ -740,6 +746,7 @@ function endpointOf(as: oauth.AuthorizationServer, what: string): string {
 function given(e: EndpointOptions): Partial<oauth.AuthorizationServer> {
   const out: { -readonly [K in keyof oauth.AuthorizationServer]?: oauth.AuthorizationServer[K] } = {};
   if (e.revocationEndpoint !== undefined) out.revocation_endpoint = e.revocationEndpoint;
+  if (e.jwksUri !== undefined) out.jwks_uri = e.jwksUri;
   if (e.authorizationEndpoint !== undefined) out.authorization_endpoint = e.authorizationEndpoint;
   if (e.deviceAuthorizationEndpoint !== undefined) out.device_authorization_endpoint = e.deviceAuthorizationEndpoint;
   if (e.pushedAuthorizationRequestEndpoint !== undefined) {
@@ -785,7 +792,7 @@ function isIdTokenError(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   return (
     error instanceof oauth.OperationProcessingError &&
-    (/^JWT_/.test(String(e.code)) || /ID Token|id_token/.test(String(e.message)))
+    (/^JWT_/.test(String(e.code)) || /ID Token|id_token|\bJWT\b/.test(String(e.message)))
   );
 }
 
@@ -805,7 +812,7 @@ function surelyNotSent(error: unknown): boolean {
   return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
 }
 
-function networkReason(error: unknown): string {
+export function networkReason(error: unknown): string {
   const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e?.name === 'TimeoutError') return 'timed out';
   return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(error);
@@ -846,6 +853,11 @@ function endpointError(
   );
 }
 
+const INVALID_CLIENT_ADVICE =
+  'The server did not accept the client: check client.clientId, client.clientSecret and client.authMethod. ' +
+  'If they are right, try the other way of sending the secret (authMethod client_secret_post instead of ' +
+  'client_secret_basic, or the reverse): servers differ in which they accept.';
+
 /**
  * What each OAuth error a token or revocation endpoint can return (RFC 6749 §5.2, RFC 7009 §2.2.1,
  * RFC 8628 §3.5, RFC 9449 §5.2/§8) becomes, and what the user should do about it.
@@ -853,10 +865,7 @@ function endpointError(
 const OAUTH_ERRORS: Record<string, [ErrorCode, string]> = {
   invalid_grant: ['TOKENKEEPER_INVALID_GRANT', 'The grant is no longer valid: log in again.'],
   expired_token: ['TOKENKEEPER_INVALID_GRANT', 'The device code expired: start the login again.'],
-  invalid_client: [
-    'TOKENKEEPER_INVALID_CLIENT',
-    'The server did not accept the client: check client.clientId, client.clientSecret and client.authMethod.',
-  ],
+  invalid_client: ['TOKENKEEPER_INVALID_CLIENT', INVALID_CLIENT_ADVICE],
   unauthorized_client: [
     'TOKENKEEPER_INVALID_CLIENT',
     'This client may not use this grant: allow it in the client registration at the server.',
@@ -905,18 +914,10 @@ async function errorResponse(
     }
   })();
   const challenge = /error="([^"]+)"/.exec(response.headers.get('www-authenticate') ?? '')?.[1];
-  const error =
-    typeof body?.error === 'string'
-      ? body.error
-      : (challenge ?? (response.status === 401 ? 'invalid_client' : undefined));
   const status = response.status;
-  if (error === undefined) {
-    return new TokenEndpointError(
-      'TOKENKEEPER_TOKEN_ENDPOINT',
-      `The ${what} request failed with HTTP ${status} and no OAuth error. Check the endpoint URL.`,
-      { status },
-    );
-  }
+  const error = typeof body?.error === 'string' ? body.error : challenge;
+  const html = /html/i.test(response.headers.get('content-type') ?? '') || /^\s*<(!doctype|html)/i.test(text);
+  if (error === undefined || html || status === 404 || status === 405) return bareRefusal(status, what, html);
   const shown = scrub(error).slice(0, 100);
   const [code, advice] = OAUTH_ERRORS[error] ?? ['TOKENKEEPER_TOKEN_ENDPOINT', 'The server refused the request.'];
   const description =
@@ -928,6 +929,45 @@ async function errorResponse(
       oauthError: shown,
       status,
     },
+  );
+}
+
+/**
+ * An error answer without an OAuth error code, which servers in the wild send (Glewlwyd answers a
+ * revoked or replayed refresh token with a bare 400, and bad client credentials with a bare 403):
+ * - to a refresh, a 400 or 401 is the server refusing the refresh token: `TOKENKEEPER_INVALID_GRANT`
+ *   (no `oauthError`), so the session needs a new login and that token is never sent again;
+ * - a 401 or 403 to any other request, and a 403 to a refresh, is the client refused
+ *   (`TOKENKEEPER_INVALID_CLIENT`): the refresh token was not looked at, so the session is kept;
+ * - a 404, a 405 or an HTML page is most likely the wrong URL; anything else, a refusal without a reason.
+ */
+function bareRefusal(status: number, what: string, html: boolean): TokenEndpointError {
+  if (what === 'refresh_token' && (status === 400 || status === 401) && !html) {
+    return new TokenEndpointError(
+      'TOKENKEEPER_INVALID_GRANT',
+      `The server refused the refresh token (HTTP ${status}, no error code). The grant is no longer valid: log in again.`,
+      { status },
+    );
+  }
+  if ((status === 401 || status === 403) && !html) {
+    return new TokenEndpointError(
+      'TOKENKEEPER_INVALID_CLIENT',
+      `The server refused the client for the ${what} request (HTTP ${status}, no error code). ${INVALID_CLIENT_ADVICE}`,
+      { status },
+    );
+  }
+  if (status === 404 || status === 405 || html) {
+    // Not an OAuth answer: most likely not the token endpoint at all.
+    return new TokenEndpointError(
+      'TOKENKEEPER_TOKEN_ENDPOINT',
+      `The ${what} request failed with HTTP ${status}${html ? ' and an HTML page' : ''}, not an OAuth answer. Check the endpoint URL.`,
+      { status },
+    );
+  }
+  return new TokenEndpointError(
+    'TOKENKEEPER_TOKEN_ENDPOINT',
+    `The server refused the ${what} request (HTTP ${status}, no error code).`,
+    { status },
   );
 }
 
@@ -984,7 +1024,7 @@ function clientAuth(client: ClientOptions): Promise<oauth.ClientAuth> {
   if (method === 'client_secret_jwt') return import('./client-assertion.js').then((m) => m.clientSecretJwt(s));
   return Promise.resolve(
     method === 'client_secret_basic'
-      ? oauth.ClientSecretBasic(s)
+      ? clientSecretBasic(s)
       : method === 'client_secret_post'
         ? oauth.ClientSecretPost(s)
         : method === 'none'
@@ -993,4 +1033,22 @@ function clientAuth(client: ClientOptions): Promise<oauth.ClientAuth> {
               `authMethod must be client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none, got ${String(method)}`,
             ),
   );
+}
+
+/**
+ * HTTP Basic client authentication (RFC 6749 §2.3.1) that servers which do not form-decode the
+ * credentials accept too: only what is not an unreserved character (RFC 3986 §2.3: letters,
+ * digits, `-._~`) is percent-encoded, so a client id such as `tk-conf` or a base64url secret goes
+ * as it is, and a server that form-decodes, as the RFC asks, reads the same credentials.
+ * (oauth4webapi also encodes `-_.!~*'()`, which Glewlwyd, for one, does not decode.)
+ */
+function clientSecretBasic(secret: string): oauth.ClientAuth {
+  return (_as, client, _body, headers) => {
+    headers.set('authorization', `Basic ${btoa(`${basicEncode(client.client_id)}:${basicEncode(secret)}`)}`);
+  };
+}
+
+/** Percent-encodes all but RFC 3986's unreserved characters (UTF-8 first, so `btoa` sees ASCII only). */
+export function basicEncode(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }

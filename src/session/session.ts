@@ -49,13 +49,32 @@ const MAX_JITTER_MS = 2_000;
 const JUST_ISSUED_MS = 10_000;
 
 export interface LogoutOptions {
-  /** Revoke the tokens at the server first (RFC 7009), when it has a revocation endpoint. Default true. */
+  /**
+   * Revoke the tokens at the server first (RFC 7009), when it has a revocation endpoint: the
+   * refresh token, then the access token (servers need not end a refresh token's access tokens
+   * with it, and some do not). Default true.
+   */
   revoke?: boolean;
 }
 
+/**
+ * What became of one token at logout: `revoked` (the server confirmed it), `refused` (the server
+ * answered with an error), `failed` (no answer: unreachable, timed out, 5xx; the access token is
+ * then not tried, and reported `failed` too), `unsupported` (the
+ * server has no revocation endpoint), `expired` (an access token already past its expiry: not
+ * sent), `none` (the session held no such token), `skipped` (`revoke: false`). A refusal or a
+ * failure is also emitted as an `error` event.
+ */
+export type RevocationOutcome = 'revoked' | 'refused' | 'failed' | 'unsupported' | 'expired' | 'none' | 'skipped';
+
 export interface LogoutResult {
-  /** True if the server confirmed the revocation. */
+  /**
+   * True when the server confirmed the revocation of every live token the session held (its
+   * refresh token, and its access token unless that had expired already).
+   */
   revoked: boolean;
+  refreshToken: RevocationOutcome;
+  accessToken: RevocationOutcome;
 }
 
 const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
@@ -71,8 +90,10 @@ export class Session {
   #record: SessionRecord;
   /** Set when the store said the record is gone (logged out in another tab): ask the store again. */
   #removed = false;
-  /** The access token a 401 already renewed: a 401 for it (or for its successor) is not renewed again. */
-  #renewedOn401: string | undefined;
+  /** The renewal a 401 started, and the access token it replaces: concurrent 401s for that token share it. */
+  #renewal401: { for: string; fresh: Promise<TokenSet> } | undefined;
+  /** An access token the API refused straight after a 401 renewal issued it: its 401s are the API's answer. */
+  #refusedWhenFresh: string | undefined;
   /** When this process last extended the idle lifetime in the store, and when it ends here. */
   #touchedAt = Date.now();
   #idleEndsAt: number | undefined;
@@ -205,10 +226,11 @@ export class Session {
 
   /**
    * `fetch` with the `Authorization` header set. On a 401 it renews the token and retries once,
-   * at most once per token: a 401 for a token that was just issued (under 10 s ago), or that a
-   * 401 already renewed, is returned as it is, so an API that always answers 401 costs one
-   * renewal per token lifetime, not one per call. Bodies are replayed from a clone: a stream
-   * body needs `duplex: 'half'`.
+   * at most once per token: each access token gets one renewal on a 401 (a server that ends
+   * tokens early is followed however often it does), while a 401 for a token that was just
+   * issued (under 10 s ago), that a 401 already renewed, or that the API refused straight after
+   * such a renewal, is returned as it is, so an API that always answers 401 costs one renewal,
+   * not one per call. Bodies are replayed from a clone: a stream body needs `duplex: 'half'`.
    */
   async fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
     await this.getAccessToken();
@@ -220,11 +242,23 @@ export class Session {
     const r = this.#record;
     const obtainedAt = r.tokens === used ? (r.renewedAt ?? (r.grant === 'adopt' ? undefined : r.createdAt)) : undefined;
     const justIssued = obtainedAt !== undefined && Date.now() - obtainedAt < JUST_ISSUED_MS;
-    if (justIssued || used.accessToken === this.#renewedOn401) return first;
+    if (justIssued || used.accessToken === this.#refusedWhenFresh) return first;
     await first.body?.cancel().catch(() => {});
-    const fresh = await this.#host.renew(this, used, true);
-    this.#renewedOn401 = fresh.accessToken;
-    return this.#send(request, { ...this.#record, tokens: fresh });
+    // One renewal per ended token: a 401 for a token that a 401 already renewed uses that renewal.
+    let renewal = this.#renewal401;
+    if (renewal?.for !== used.accessToken) {
+      const fresh = this.#host.renew(this, used, true);
+      renewal = { for: used.accessToken, fresh };
+      this.#renewal401 = renewal;
+      fresh.catch(() => {
+        if (this.#renewal401 === renewal) this.#renewal401 = undefined; // a failed renewal may be tried again
+      });
+    }
+    const fresh = await renewal.fresh;
+    const retried = await this.#send(request, { ...this.#record, tokens: fresh });
+    // Refused even straight after its renewal: the API's answer, not this token's end.
+    if (retried.status === 401) this.#refusedWhenFresh = fresh.accessToken;
+    return retried;
   }
 
   /**
@@ -319,12 +353,15 @@ export function reauthRequired(
   reason: string | undefined,
   cause?: unknown,
 ): TokenkeeperError {
+  const status = (cause as { status?: unknown } | undefined)?.status;
   const why =
     reason === 'renewal-interrupted'
       ? ' (an earlier renewal was interrupted after its request was sent: the server rotated the refresh token and the answer was lost)'
-      : reason
-        ? ` (the server said ${reason})`
-        : '';
+      : reason === 'refresh-refused'
+        ? ` (the server refused the refresh token${typeof status === 'number' ? ` with HTTP ${status}` : ''} and no error code)`
+        : reason
+          ? ` (the server said ${reason})`
+          : '';
   return new TokenkeeperError(
     'TOKENKEEPER_REAUTH_REQUIRED',
     `The session ${JSON.stringify(sessionId)} needs a new login${why}. ` +

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 
 /**
  * A strict OAuth 2 authorization server on 127.0.0.1 for tests: every refresh rotates the
@@ -41,9 +42,37 @@ export interface FakeAuthServer {
    * out, and the answers to successive device_code polls (`ok` issues tokens; anything else is
    * sent as the OAuth error), the last one repeated.
    */
-  device: { interval?: number; expiresIn: number; answers: string[] };
+  device: { interval?: number; expiresIn: number; answers: string[]; verificationUri?: string };
   /** When each device_code poll arrived (ms since the epoch). */
   readonly devicePolls: number[];
+  /**
+   * Quirks of servers in the wild, on cue (all off by default):
+   * - `bareRefusals`: a refused refresh token gets HTTP 400 (or the status given) with an empty
+   *   body and no OAuth error (Glewlwyd);
+   * - `basicUndecoded`: Basic credentials are compared as sent, without form-decoding, and a
+   *   mismatch gets a bare 403 (Glewlwyd);
+   * - `slashMetadata`: the metadata is served only at `/.well-known/openid-configuration/`, and the
+   *   URL without the slash answers 301 to it (django-oauth-toolkit); `metadataAt`: only at this path;
+   *   `metadataRedirect`: every well-known URL answers 301 to this URL (a redirect not to follow);
+   * - `noRevocationCascade`: revoking a refresh token leaves its access tokens alive (Glewlwyd);
+   * - `deviceIdToken`: the device and token exchange grants' answers carry an ID token signed
+   *   with the server's key (`valid`) or another key (`forged`) (Glewlwyd's device flow);
+   * - `refuseRevocation`: the revocation endpoint answers 400 `unsupported_token_type` for access tokens.
+   */
+  quirks: {
+    bareRefusals?: boolean | number;
+    basicUndecoded?: boolean;
+    slashMetadata?: boolean;
+    metadataAt?: string;
+    metadataRedirect?: string;
+    noRevocationCascade?: boolean;
+    deviceIdToken?: 'valid' | 'forged';
+    refuseRevocation?: boolean;
+  };
+  /** The server's signing key set (RS256, the ID token default), served at `jwksUri`. */
+  readonly jwksUri: string;
+  /** Every request to the revocation endpoint: the token's hint and whether it was a refresh token. */
+  readonly revocationRequests: { hint: string | null; kind: 'refresh_token' | 'access_token' | 'unknown' }[];
   /** The newest refresh token the server issued in each family, by the family's first token. */
   newestRefreshToken(anyTokenOfFamily: string): string | undefined;
   /** Answer the next `n` token requests with `status` (default 503). */
@@ -52,6 +81,8 @@ export interface FakeAuthServer {
   issue(options?: { expiresIn?: number }): TokenResponseBody;
   /** Whether an access token is currently accepted. */
   isActive(accessToken: string): boolean;
+  /** Ends an access token before its expiry, as a server does on a password change or an admin's revocation. */
+  endAccessToken(accessToken: string): void;
   resetCounts(): void;
   close(): Promise<void>;
 }
@@ -105,9 +136,14 @@ const zero = (): Counts => ({
   failed: 0,
 });
 
-export async function startFakeAuthServer(): Promise<FakeAuthServer> {
-  const clientId = 'test-client';
-  const clientSecret = 's3cret-client';
+export async function startFakeAuthServer(
+  options: { clientId?: string; clientSecret?: string } = {},
+): Promise<FakeAuthServer> {
+  const clientId = options.clientId ?? 'test-client';
+  const clientSecret = options.clientSecret ?? 's3cret-client';
+  const signing = await generateKeyPair('RS256');
+  const forger = await generateKeyPair('RS256');
+  const jwk = { ...(await exportJWK(signing.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
   const families = new Map<string, { revoked: boolean }>();
   const refreshTokens = new Map<string, { family: string; used: boolean; usedAt: number }>();
   const newest = new Map<string, string>();
@@ -163,6 +199,9 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
     deviceEndpoint: '',
     device: { interval: 1, expiresIn: 600, answers: ['ok'] },
     devicePolls: [],
+    quirks: {},
+    jwksUri: '',
+    revocationRequests: [],
     clientId,
     clientSecret,
     counts: zero(),
@@ -184,6 +223,10 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
     isActive(at) {
       const a = accessTokens.get(at);
       return a !== undefined && !a.revoked && a.expiresAt > Date.now();
+    },
+    endAccessToken(at) {
+      const a = accessTokens.get(at);
+      if (a) a.revoked = true;
     },
     resetCounts() {
       Object.assign(fake.counts, zero());
@@ -213,13 +256,33 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
       res.end(JSON.stringify(body));
     };
-    if (req.method === 'GET' && url.pathname.startsWith('/.well-known/')) {
-      return json(200, {
+    const metadata = () =>
+      json(200, {
         issuer: fake.issuer,
         token_endpoint: fake.tokenEndpoint,
         revocation_endpoint: fake.revocationEndpoint,
         device_authorization_endpoint: fake.deviceEndpoint,
+        jwks_uri: fake.jwksUri,
       });
+    const q = fake.quirks;
+    if (req.method === 'GET' && url.pathname === '/jwks') return json(200, { keys: [jwk] });
+    if (req.method === 'GET' && q.metadataAt !== undefined) {
+      if (url.pathname === q.metadataAt) return metadata();
+      if (url.pathname.startsWith('/.well-known/')) return json(404, { error: 'not_found' });
+    }
+    if (req.method === 'GET' && url.pathname.startsWith('/.well-known/')) {
+      if (q.metadataRedirect !== undefined) {
+        res.writeHead(301, { location: q.metadataRedirect }).end();
+        return;
+      }
+      if (q.slashMetadata) {
+        if (url.pathname === '/.well-known/openid-configuration') {
+          res.writeHead(301, { location: '/.well-known/openid-configuration/' }).end();
+          return;
+        }
+        if (url.pathname !== '/.well-known/openid-configuration/') return json(404, { error: 'not_found' });
+      }
+      return metadata();
     }
     if (url.pathname === '/api') {
       fake.counts.api++;
@@ -237,24 +300,40 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
       inFlight.add(presented);
       res.once('close', () => inFlight.delete(presented));
     }
-    if (!authenticated(req, body)) return json(401, { error: 'invalid_client' });
+    if (!authenticated(req, body)) {
+      if (fake.quirks.basicUndecoded) {
+        res.writeHead(403).end();
+        return;
+      }
+      return json(401, { error: 'invalid_client' });
+    }
 
     if (url.pathname === '/revoke') {
       fake.counts.revocations++;
       const t = body.get('token') ?? '';
       const rt = refreshTokens.get(t);
-      if (rt) revokeFamily(rt.family);
       const at = accessTokens.get(t);
+      fake.revocationRequests.push({
+        hint: body.get('token_type_hint'),
+        kind: rt ? 'refresh_token' : at ? 'access_token' : 'unknown',
+      });
+      if (at && fake.quirks.refuseRevocation) return json(400, { error: 'unsupported_token_type' });
+      if (rt) {
+        if (fake.quirks.noRevocationCascade) {
+          const f = families.get(rt.family);
+          if (f) f.revoked = true;
+        } else revokeFamily(rt.family);
+      }
       if (at) at.revoked = true;
       res.writeHead(200).end();
       return;
     }
     if (url.pathname === '/device') {
-      const { interval, expiresIn } = fake.device;
+      const { interval, expiresIn, verificationUri } = fake.device;
       return json(200, {
         device_code: token('dc'),
         user_code: 'WDJB-MJHT',
-        verification_uri: `${fake.issuer}/activate`,
+        verification_uri: verificationUri ?? `${fake.issuer}/activate`,
         verification_uri_complete: `${fake.issuer}/activate?user_code=WDJB-MJHT`,
         expires_in: expiresIn,
         ...(interval === undefined ? {} : { interval }),
@@ -279,6 +358,11 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
     }
     const invalidGrant = (why: string) => {
       fake.counts.invalidGrant++;
+      const bare = fake.quirks.bareRefusals;
+      if (bare && body.get('grant_type') === 'refresh_token') {
+        res.writeHead(typeof bare === 'number' ? bare : 400).end();
+        return;
+      }
       return json(400, { error: 'invalid_grant', error_description: why });
     };
     switch (body.get('grant_type')) {
@@ -330,22 +414,51 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
         }
         return json(200, { ...issueFamilyTokens(newFamily(), fake.accessTokenTtl), ref: { type: 'user', id: 7 } });
       }
+      case 'urn:ietf:params:oauth:grant-type:token-exchange': {
+        if (!body.get('subject_token')) return json(400, { error: 'invalid_request' });
+        const out: TokenResponseBody & { id_token?: string; issued_token_type?: string } = {
+          access_token: issueAccess(undefined, fake.accessTokenTtl),
+          token_type: 'Bearer',
+          expires_in: fake.accessTokenTtl,
+          issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        };
+        if (fake.quirks.deviceIdToken !== undefined) out.id_token = await idToken(fake.quirks.deviceIdToken);
+        return json(200, out);
+      }
       case 'urn:ietf:params:oauth:grant-type:device_code': {
         fake.devicePolls.push(Date.now());
         const answers = fake.device.answers;
         const answer = answers[Math.min(fake.counts.deviceCode++, answers.length - 1)];
         if (answer !== 'ok') return json(400, { error: answer, error_description: `device says ${answer}` });
-        return json(200, issueFamilyTokens(newFamily(), fake.accessTokenTtl));
+        const issued: TokenResponseBody & { id_token?: string } = issueFamilyTokens(newFamily(), fake.accessTokenTtl);
+        if (fake.quirks.deviceIdToken !== undefined) issued.id_token = await idToken(fake.quirks.deviceIdToken);
+        return json(200, issued);
       }
       default:
         return json(400, { error: 'unsupported_grant_type' });
     }
   }
 
+  /** An ID token for alice, signed with the server's key, or with another key (`forged`). */
+  function idToken(how: 'valid' | 'forged'): Promise<string> {
+    return new SignJWT({ email: 'alice@example.com' })
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setIssuer(fake.issuer)
+      .setAudience(clientId)
+      .setSubject('alice')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(how === 'valid' ? signing.privateKey : forger.privateKey);
+  }
+
   function authenticated(req: IncomingMessage, body: URLSearchParams): boolean {
     const auth = req.headers.authorization;
     if (auth?.startsWith('Basic ')) {
-      const [id, secret] = Buffer.from(auth.slice(6), 'base64').toString().split(':').map(decodeURIComponent);
+      const sent = Buffer.from(auth.slice(6), 'base64').toString().split(':');
+      // RFC 6749 §2.3.1 asks servers to form-decode the credentials; some compare them as sent.
+      const [id, secret] = fake.quirks.basicUndecoded
+        ? sent
+        : sent.map((p) => decodeURIComponent(p.replace(/\+/g, ' ')));
       return id === clientId && secret === clientSecret;
     }
     if (body.has('client_secret'))
@@ -362,6 +475,7 @@ export async function startFakeAuthServer(): Promise<FakeAuthServer> {
     revocationEndpoint: `${base}/revoke`,
     apiUrl: `${base}/api`,
     deviceEndpoint: `${base}/device`,
+    jwksUri: `${base}/jwks`,
   });
   return fake;
 }

@@ -21,6 +21,8 @@ export function useFakeAuthServer() {
     s.refreshGraceMs = 0;
     s.dropRate = 0;
     s.failNext(0);
+    s.quirks = {};
+    s.revocationRequests.length = 0;
     store = memoryStore();
   });
   return {

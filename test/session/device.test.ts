@@ -68,6 +68,42 @@ describe('device authorization grant (RFC 8628)', () => {
     expect(as.devicePolls.length).toBeLessThanOrEqual(3);
   });
 
+  it('sends no poll after expires_in, and fails at the expiry with a typed error', async () => {
+    as.device = { interval: 1, expiresIn: 3, answers: ['authorization_pending'] };
+    const started = Date.now();
+    const err = await rejection(manager().login({ grant: 'device_code', onPrompt: () => {} }));
+    const failedAt = Date.now();
+    expect(err.code).toBe('TOKENKEEPER_INVALID_GRANT');
+    expect(err.message).toContain('expires_in');
+    expect(as.devicePolls.length).toBeGreaterThanOrEqual(1);
+    for (const at of as.devicePolls) expect(at).toBeLessThan(started + 3_000);
+    expect(failedAt).toBeGreaterThanOrEqual(started + 2_900);
+    expect(failedAt).toBeLessThan(started + 4_000);
+  });
+
+  it('refuses a verification_uri that is not https (or loopback http) before the user sees it', async () => {
+    for (const uri of [
+      'javascript:alert(1)',
+      'data:text/html,<h1>log in</h1>',
+      'http://evil.example/activate',
+      'not a url',
+    ]) {
+      as.device.verificationUri = uri;
+      as.devicePolls.length = 0;
+      const prompts: DevicePrompt[] = [];
+      const err = await rejection(manager().login({ grant: 'device_code', onPrompt: (p) => void prompts.push(p) }));
+      expect(err.code).toBe('TOKENKEEPER_INVALID_TOKEN_RESPONSE');
+      expect(err.message).toContain('verification_uri');
+      expect(err.message).not.toContain('alert');
+      expect(prompts).toHaveLength(0);
+      expect(as.devicePolls).toHaveLength(0);
+    }
+    as.device.verificationUri = 'https://auth.example.com/activate';
+    const prompts: DevicePrompt[] = [];
+    await manager().login({ grant: 'device_code', onPrompt: (p) => void prompts.push(p) });
+    expect(prompts[0]?.verificationUri).toBe('https://auth.example.com/activate');
+  });
+
   it('stops at once when aborted, and polls no more', async () => {
     as.device.answers = ['authorization_pending'];
     const controller = new AbortController();

@@ -83,8 +83,8 @@ describe('a DPoP session against oidc-provider (nonces required, rotation, publi
     expect((await again?.fetch(`${op.issuer}/me`))?.status).toBe(200);
 
     const revocations = op.counts.revocations;
-    expect(await session.logout()).toEqual({ revoked: true });
-    expect(op.counts.revocations).toBe(revocations + 1);
+    expect(await session.logout()).toEqual({ revoked: true, refreshToken: 'revoked', accessToken: 'revoked' });
+    expect(op.counts.revocations).toBe(revocations + 2); // the refresh token, then the access token, each with a proof
     expect(await other.get(session.id)).toBeUndefined();
   }, 30_000);
 

@@ -134,8 +134,8 @@ describe('authorization code with PKCE, from a Node app', () => {
       expect(await session?.getAccessToken({ forceRefresh: true })).not.toBe(before);
       expect(op.counts.refresh_token).toBeGreaterThanOrEqual(1);
       const revocations = op.counts.revocations;
-      expect(await session?.logout()).toEqual({ revoked: true });
-      expect(op.counts.revocations).toBe(revocations + 1);
+      expect(await session?.logout()).toEqual({ revoked: true, refreshToken: 'revoked', accessToken: 'revoked' });
+      expect(op.counts.revocations).toBe(revocations + 2); // the refresh token, then the access token
       await starter.close();
       await receiver.close();
     } finally {
@@ -443,8 +443,8 @@ describe('client authentication and token exchange', () => {
     });
     await session.getAccessToken({ forceRefresh: true });
     const revocations = op.counts.revocations;
-    expect(await session.logout()).toEqual({ revoked: true });
-    expect(op.counts.revocations).toBe(revocations + 1);
+    expect(await session.logout()).toEqual({ revoked: true, refreshToken: 'revoked', accessToken: 'revoked' });
+    expect(op.counts.revocations).toBe(revocations + 2); // the refresh token, then the access token
     // A CryptoKey works as well as a JWK; a wrong key is refused as invalid_client.
     const key = await crypto.subtle.importKey('jwk', op.privateKeyJwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, [
       'sign',

@@ -71,8 +71,8 @@ describe('against oidc-provider', () => {
     );
     const rt = session.tokens.refreshToken as string;
     const revocations = op.counts.revocations;
-    expect(await session.logout()).toEqual({ revoked: true });
-    expect(op.counts.revocations).toBe(revocations + 1);
+    expect(await session.logout()).toEqual({ revoked: true, refreshToken: 'revoked', accessToken: 'revoked' });
+    expect(op.counts.revocations).toBe(revocations + 2); // the refresh token, then the access token
     expect(await manager.get('bob')).toBeUndefined();
     const other = new SessionManager(options(freshDir()));
     expect((await rejection(other.login({ grant: 'refresh_token', refreshToken: rt }))).code).toBe(

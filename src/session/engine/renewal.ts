@@ -316,7 +316,10 @@ export class RenewalEngine {
         break;
       } catch (error) {
         if (isTokenkeeperError(error, 'TOKENKEEPER_INVALID_GRANT')) {
-          const reason = interrupted ? 'renewal-interrupted' : (error as TokenEndpointError).oauthError;
+          // A refusal without an OAuth error code (a bare 400 or 401) is a refusal all the same.
+          const reason = interrupted
+            ? 'renewal-interrupted'
+            : ((error as TokenEndpointError).oauthError ?? 'refresh-refused');
           throw await this.#markReauth(sessionId, key, rec, version, reason, error);
         }
         const unknown = error instanceof TokenEndpointError && error.outcomeUnknown;
@@ -358,7 +361,7 @@ export class RenewalEngine {
     timing: Timing,
   ): Promise<Outcome> {
     const sentAt = Date.now();
-    const tokens = await this.#o.oauth.clientCredentials(rec.scope, await this.#o.dpop(key, sessionId, rec));
+    const { tokens } = await this.#o.oauth.clientCredentials(rec.scope, await this.#o.dpop(key, sessionId, rec));
     timing.serverMs = Date.now() - sentAt;
     const now = Date.now();
     const next = settled(rec, { tokens, updatedAt: now, renewedAt: now, renewedBy: this.#label });

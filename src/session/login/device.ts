@@ -1,9 +1,8 @@
 import * as oauth from 'oauth4webapi';
 import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
 import { sleep } from '../../store/kit/records.js';
-import type { TokenSet } from '../../token/token-set.js';
 import type { DpopSigner } from '../dpop-options.js';
-import type { OAuthClient, TokenEndpointError } from '../oauth.js';
+import { isLoopbackHost, type OAuthClient, type Obtained, type TokenEndpointError } from '../oauth.js';
 
 /**
  * The device authorization grant (RFC 8628) for CLIs, TVs and headless servers: ask for a user
@@ -35,7 +34,7 @@ const DEFAULT_INTERVAL_S = 5;
 const SLOW_DOWN_S = 5;
 
 /** Loaded by the manager on first use: apps that never log in this way do not ship it. */
-export async function deviceLogin(client: OAuthClient, grant: DeviceCodeGrant, dpop?: DpopSigner): Promise<TokenSet> {
+export async function deviceLogin(client: OAuthClient, grant: DeviceCodeGrant, dpop?: DpopSigner): Promise<Obtained> {
   const { signal, scope } = grant;
   aborted(signal);
   if ((await client.server()).device_authorization_endpoint === undefined) {
@@ -53,14 +52,19 @@ export async function deviceLogin(client: OAuthClient, grant: DeviceCodeGrant, d
   let intervalMs = (started.interval ?? DEFAULT_INTERVAL_S) * 1000;
   const prompt: DevicePrompt = {
     userCode: started.user_code,
-    verificationUri: started.verification_uri,
+    verificationUri: pageUrl('verification_uri', started.verification_uri),
     expiresAt: new Date(expiresAt),
   };
   if (started.verification_uri_complete !== undefined) {
-    prompt.verificationUriComplete = started.verification_uri_complete;
+    prompt.verificationUriComplete = pageUrl('verification_uri_complete', started.verification_uri_complete);
   }
   await grant.onPrompt(prompt);
   for (;;) {
+    // The code ends at expires_in: no poll is sent after it, whatever the server would answer.
+    if (Date.now() + intervalMs >= expiresAt) {
+      await wait(Math.max(0, expiresAt - Date.now()), signal);
+      throw expired();
+    }
     await wait(intervalMs, signal);
     try {
       return await client.grant(
@@ -73,15 +77,31 @@ export async function deviceLogin(client: OAuthClient, grant: DeviceCodeGrant, d
     } catch (error) {
       if (!isTokenkeeperError(error, 'TOKENKEEPER_AUTHORIZATION_PENDING')) throw error;
       if ((error as TokenEndpointError).oauthError === 'slow_down') intervalMs += SLOW_DOWN_S * 1000;
-      // A server that never says expired_token must not keep us polling forever.
-      if (Date.now() >= expiresAt + intervalMs) {
-        throw new TokenkeeperError(
-          'TOKENKEEPER_INVALID_GRANT',
-          'The device code expired before the user approved the login: start the login again.',
-        );
-      }
     }
   }
+}
+
+function expired(): TokenkeeperError {
+  return new TokenkeeperError(
+    'TOKENKEEPER_INVALID_GRANT',
+    'The device code expired before the user approved the login (its expires_in passed): start the login again.',
+  );
+}
+
+/**
+ * A page the user is sent to: `https:`, or `http:` on loopback (a local test server). Anything else
+ * (`javascript:`, `data:`, plain http to another host) is refused before the user sees it.
+ */
+function pageUrl(name: string, value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {}
+  if (url?.protocol === 'https:' || (url?.protocol === 'http:' && isLoopbackHost(url.hostname))) return value;
+  throw new TokenkeeperError(
+    'TOKENKEEPER_INVALID_TOKEN_RESPONSE',
+    `The device authorization response's ${name} is not an https URL (${url === undefined ? 'not a URL' : url.protocol}); nothing is shown to the user. Check the server's device flow settings.`,
+  );
 }
 
 function aborted(signal: AbortSignal | undefined): void {
