@@ -18,6 +18,7 @@ import {
   ttlOf,
 } from '../record.js';
 import { reauthRequired } from '../session.js';
+import { RenewalTurns } from './turns.js';
 
 /**
  * The renewal engine: renews one session, named by its store key, exactly once however many
@@ -92,6 +93,8 @@ export interface RenewalOptions {
   binding: Binding;
   /** The DPoP signer of a record read under the lock (`undefined` for bearer sessions). */
   dpop(key: string, sessionId: string, record: SessionRecord): Promise<DpopSigner | undefined>;
+  /** Renewals of this engine talking to the token endpoint at once; more wait their turn (see {@link RenewalTurns}). */
+  maxConcurrentRenewals: number;
 }
 
 /** How the engine tells its owner what it read and wrote. */
@@ -128,10 +131,12 @@ export class RenewalEngine {
   readonly #holder = randomToken();
   /** Who renews, as the record tells operators (`tokenkeeper sessions show`). */
   readonly #label = processLabel();
+  readonly #turns: RenewalTurns;
 
   constructor(options: RenewalOptions, hooks: RenewalHooks) {
     this.#o = options;
     this.#hooks = hooks;
+    this.#turns = new RenewalTurns(options.maxConcurrentRenewals);
   }
 
   /** True while a renewal of `key` runs here, or its rotated tokens wait to be written. */
@@ -147,13 +152,43 @@ export class RenewalEngine {
   renew(sessionId: string, key: string, stale: TokenSet | undefined, force: boolean): Promise<TokenSet> {
     let flight = this.#inflight.get(key);
     if (flight === undefined) {
-      flight = this.#locked(sessionId, key, stale, force).finally(() => this.#inflight.delete(key));
+      flight = this.#untilDeadline(sessionId, key, stale, force)
+        .catch((error: unknown) => {
+          throw aboutSession(error, sessionId, key);
+        })
+        .finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, flight);
     }
     return flight;
   }
 
-  async #locked(sessionId: string, key: string, stale: TokenSet | undefined, force: boolean): Promise<TokenSet> {
+  /**
+   * Renews within the call's deadline (`lock.waitMs` from now). A try that stopped before
+   * sending anything because another holder has the renewal (our lease ran out under us on a
+   * busy machine, or its write landed first) is not the caller's problem: the next try waits for
+   * that holder the way every waiter does (the lock, its wake-ups, the record's news) and hands
+   * out its token. Only the deadline ends in an error.
+   */
+  async #untilDeadline(sessionId: string, key: string, stale: TokenSet | undefined, force: boolean): Promise<TokenSet> {
+    const deadline = Date.now() + this.#o.lock.waitMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#locked(sessionId, key, stale, force, deadline);
+      } catch (error) {
+        if (!handedToAnother(error) || Date.now() >= deadline) throw error;
+      }
+      // A short pause, so a store that keeps refusing the lease is not asked in a tight loop.
+      await sleep(Math.min(Math.max(0, deadline - Date.now()), 5 * 2 ** Math.min(attempt, 6)));
+    }
+  }
+
+  async #locked(
+    sessionId: string,
+    key: string,
+    stale: TokenSet | undefined,
+    force: boolean,
+    deadline: number,
+  ): Promise<TokenSet> {
     const pending = this.#pending.get(key);
     if (pending !== undefined) {
       // Our own rotated tokens, not yet in the store: they are the newest there are, and no new
@@ -162,7 +197,7 @@ export class RenewalEngine {
       const done = new AbortController(); // so the wait's timer never outlives the save
       const stored = await Promise.race([
         pending.done.then(() => true),
-        sleep(this.#o.lock.waitMs, done.signal).then(
+        sleep(Math.max(0, deadline - Date.now()), done.signal).then(
           () => false,
           () => true,
         ),
@@ -178,14 +213,14 @@ export class RenewalEngine {
     }
     const { lock } = this.#o;
     const waitStarted = Date.now();
-    const got = await this.#lockOrAdopt(sessionId, key, stale, force);
+    const got = await this.#lockOrAdopt(sessionId, key, stale, force, deadline);
     if (!('release' in got)) return got; // renewed elsewhere while we waited: no lock needed
     const lease = keepAlive(got, Math.max(20, lock.leaseMs / 3));
     const acquiredAt = Date.now();
     const timing: Timing = { lockWaitMs: acquiredAt - waitStarted };
     let handedOver = false;
     try {
-      const outcome = await this.#renewLocked(sessionId, key, stale, force, lease, timing, acquiredAt);
+      const outcome = await this.#renewLocked(sessionId, key, stale, force, lease, timing, acquiredAt, deadline);
       if (outcome.pending !== undefined) handedOver = true; // the saver releases the lease
       return outcome.tokens;
     } finally {
@@ -205,11 +240,12 @@ export class RenewalEngine {
     key: string,
     stale: TokenSet | undefined,
     force: boolean,
+    deadline: number,
   ): Promise<Lease | TokenSet> {
     const { store, lock } = this.#o;
     const watch = store.watch?.bind(store);
-    if (watch === undefined || (force && stale === undefined)) return store.lock(key, lock);
-    const deadline = Date.now() + lock.waitMs;
+    if (watch === undefined || (force && stale === undefined))
+      return store.lock(key, { ...lock, waitMs: Math.max(0, deadline - Date.now()) });
     for (;;) {
       const news = new AbortController();
       const stop = watch((changed) => {
@@ -255,6 +291,7 @@ export class RenewalEngine {
     lease: Lease,
     timing: Timing,
     acquiredAt: number,
+    deadline: number,
   ): Promise<Outcome> {
     for (let round = 1; ; round++) {
       const read = await this.#read(sessionId, key);
@@ -276,21 +313,31 @@ export class RenewalEngine {
         }
         interrupted = true;
       }
-      if (rec.renewBy === 'client_credentials')
-        return this.#renewByClientCredentials(sessionId, key, entry, rec, timing);
-      if (rec.renewBy !== 'refresh_token' || !rec.tokens.refreshToken) {
+      if (rec.renewBy !== 'client_credentials' && (rec.renewBy !== 'refresh_token' || !rec.tokens.refreshToken)) {
         throw reauthRequired(sessionId, key, 'no refresh token: the access token expired');
       }
-      await this.#confirm(lease, key);
-      let marked: number;
-      const mark: RenewalMark = { by: this.#holder, at: Date.now() };
+      // A request will be sent: wait for this process's turn, holding the lock (its heartbeat
+      // keeps it), so a burst of expired sessions never has more than the bound at the server.
+      const giveBack = await this.#turns.take(deadline, sessionId, key);
       try {
-        marked = await this.#write(key, { ...rec, renewing: mark }, entry.version);
-      } catch (error) {
-        if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT') && round < MAX_ROUNDS) continue;
-        throw error; // nothing was sent
+        if (rec.renewBy === 'client_credentials')
+          return await this.#renewByClientCredentials(sessionId, key, entry, rec, timing);
+        await this.#confirm(lease, key, sessionId);
+        let marked: number;
+        const mark: RenewalMark = { by: this.#holder, at: Date.now() };
+        try {
+          marked = await this.#write(key, { ...rec, renewing: mark }, entry.version);
+        } catch (error) {
+          if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT')) {
+            if (round < MAX_ROUNDS) continue;
+            nothingSent.add(error); // others keep writing: wait for them as any waiter does
+          }
+          throw error; // nothing was sent
+        }
+        return await this.#refresh(sessionId, key, { ...rec, renewing: mark }, marked, interrupted, lease, timing);
+      } finally {
+        giveBack();
       }
-      return this.#refresh(sessionId, key, { ...rec, renewing: mark }, marked, interrupted, lease, timing);
     }
   }
 
@@ -306,12 +353,14 @@ export class RenewalEngine {
     const { oauth, events } = this.#o;
     const refreshToken = rec.tokens.refreshToken as string;
     const firstSentAt = Date.now();
+    /** An earlier attempt's outcome is unknown: the token may be spent, whatever happens next. */
+    let mayBeSpent = false;
     let tokens: TokenSet;
     for (;;) {
       try {
         // The key is read with the record, under the lock: every process signs with the session's one key.
         const dpop = await this.#o.dpop(key, sessionId, rec);
-        tokens = await oauth.refresh(refreshToken, undefined, () => this.#confirm(lease, key), dpop);
+        tokens = await oauth.refresh(refreshToken, undefined, () => this.#confirm(lease, key, sessionId), dpop);
         timing.serverMs = Date.now() - firstSentAt;
         break;
       } catch (error) {
@@ -323,11 +372,13 @@ export class RenewalEngine {
         if (unknown && Date.now() - firstSentAt < this.#o.rotationGraceMs) {
           // The server may have rotated; within its grace window the same token is accepted again.
           interrupted = true;
+          mayBeSpent = true;
           continue;
         }
-        // Unknown outcome: leave the mark, so the next holder knows the token may be spent. A
-        // refusal or a request never sent: the record is as it was, so take the mark away.
-        if (!unknown) await this.#writeOrReport(sessionId, key, settled(rec, {}), version);
+        // Unknown outcome (now or in an earlier attempt): leave the mark, so the next holder knows
+        // the token may be spent. A refusal or a request never sent: the record is as it was, so
+        // take the mark away.
+        if (!unknown && !mayBeSpent) await this.#writeOrReport(sessionId, key, settled(rec, {}), version);
         throw error;
       }
     }
@@ -388,7 +439,7 @@ export class RenewalEngine {
     throw new TokenkeeperError(
       'TOKENKEEPER_VERSION_CONFLICT',
       `The session ${JSON.stringify(sessionId)} was renewed concurrently by another holder and its stored token is not usable yet. Try again.`,
-      { key, cause: conflict },
+      { key, sessionId, cause: conflict },
     );
   }
 
@@ -433,15 +484,16 @@ export class RenewalEngine {
    * The fence: the lease must be confirmed by the store, with at least half a lease to run,
    * before anything is sent. Throws (sending nothing) otherwise.
    */
-  async #confirm(lease: Lease, key: string): Promise<void> {
+  async #confirm(lease: Lease, key: string, sessionId: string): Promise<void> {
     const { leaseMs } = this.#o.lock;
     const extended = await lease.extend(leaseMs);
     if (extended && lease.expiresAt - Date.now() >= leaseMs / 2) return;
+    // Callers rarely see this: the renewal tries again within their deadline (#untilDeadline).
     throw new TokenkeeperError(
       'TOKENKEEPER_LEASE_LOST',
-      `The lock on ${JSON.stringify(key)} could not be confirmed, so nothing was sent. ` +
-        'Another process may be renewing the session; try again.',
-      { key },
+      `The lock on the session ${JSON.stringify(sessionId)} could not be confirmed before its deadline, so nothing was sent. ` +
+        'Another process may hold it, or the store answers too slowly for lock.leaseMs: raise lock.leaseMs or lock.waitMs.',
+      { key, sessionId },
     );
   }
 
@@ -479,7 +531,7 @@ export class RenewalEngine {
         'TOKENKEEPER_CORRUPT_RECORD',
         `The store returned version ${String(entry.version).slice(0, 20)} for the session ${JSON.stringify(sessionId)} ` +
           `(key ${JSON.stringify(key)}); versions are positive integers. Nothing was sent. Is the store a tokenkeeper store?`,
-        { key },
+        { key, sessionId },
       );
     }
     const rec = decodeSession(key, entry.value);
@@ -561,6 +613,31 @@ export function noSession(
     `There is no stored session ${JSON.stringify(sessionId ?? key)} (${why}). Log in again.`,
     sessionId === undefined ? { key } : { key, sessionId },
   );
+}
+
+/** Conflicts met before anything was sent (a conflict after a refresh is never retried: its token is spent). */
+const nothingSent = new WeakSet<object>();
+
+/**
+ * A try that ended before anything was sent because another holder has the session's renewal:
+ * its lease could not be confirmed (`#confirm` runs before every send), or others kept writing
+ * the record before the renewal mark could be.
+ */
+function handedToAnother(error: unknown): boolean {
+  return isTokenkeeperError(error, 'TOKENKEEPER_LEASE_LOST') || (error instanceof Error && nothingSent.has(error));
+}
+
+/**
+ * `error` naming the session: a store's error (a lock timeout, a corrupt record) knows the key at
+ * most, and a caller of `getAccessToken()` needs both.
+ */
+export function aboutSession(error: unknown, sessionId: string, key: string): unknown {
+  if (error instanceof TokenkeeperError) {
+    const e = error as { key: string | undefined; sessionId: string | undefined };
+    e.key ??= key;
+    e.sessionId ??= sessionId;
+  }
+  return error;
 }
 
 /** `rec` with `changes`, and without a renewal mark: the renewal it stood for is decided. */
