@@ -10,14 +10,19 @@ const fx = useFakeAuthServer();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * `inner`, reached through a slow link for lease extensions only: each extension waits `delayMs`
- * before it reaches the store (a saturated connection pool), so the lease can end meanwhile.
+ * `inner`, reached through a slow link (a saturated connection pool, a paused process): each
+ * read's answer arrives `delayMs` late, and each lease extension waits `delayMs` before it
+ * reaches the store, so a lease can end meanwhile.
  */
-function slowExtends(inner: Store, delayMs: number): Store {
+function slowLink(inner: Store, delayMs: number): Store {
   return {
-    name: `slow-extends ${inner.name}`,
+    name: `slow-link ${inner.name}`,
     capabilities: inner.capabilities,
-    get: (k) => inner.get(k),
+    get: async (k) => {
+      const entry = await inner.get(k);
+      await sleep(delayMs);
+      return entry;
+    },
     set: (k, v, o) => inner.set(k, v, o),
     delete: (k, o) => inner.delete(k, o),
     keys: (p) => inner.keys(p),
@@ -44,14 +49,15 @@ describe('a lease lost before the refresh was sent', () => {
   it('the caller still gets a token: the one the process that took the lock over renewed (one refresh)', async () => {
     const shared = memoryStore();
     const lock = { leaseMs: 200, waitMs: 10_000 };
-    const a = new SessionManager(fx.options({ store: slowExtends(shared, 400), lock }));
+    const a = new SessionManager(fx.options({ store: slowLink(shared, 300), lock }));
     const b = new SessionManager(fx.options({ store: shared, lock }));
     await b.adopt('u', fx.as.issue({ expiresIn: 0 }));
     fx.as.resetCounts();
     fx.as.latencyMs = 300;
     const [sa, sb] = await Promise.all([a.get('u'), b.get('u')]);
-    // A takes the lock first; its confirmation reaches the store after the lease ended, by then
-    // B's (at 200 ms): A must send nothing, and wait for B's renewal instead of failing.
+    // A takes the lock first; its read under the lock and its heartbeat are slower than the
+    // lease, which B takes at 200 ms: A's confirmation fails, so A must send nothing, and wait
+    // for B's renewal instead of failing.
     const first = sa?.getAccessToken() as Promise<string>;
     await sleep(20);
     const second = sb?.getAccessToken() as Promise<string>;

@@ -1,5 +1,5 @@
 import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
-import { keepAlive } from '../../store/kit/lease.js';
+import { type KeptLease, keepAlive } from '../../store/kit/lease.js';
 import { randomToken, sleep } from '../../store/kit/records.js';
 import type { Lease, Store, StoreEntry } from '../../store/types.js';
 import type { TokenSet } from '../../token/token-set.js';
@@ -30,9 +30,9 @@ import { RenewalTurns } from './turns.js';
  * 1. A refresh is sent only under the store's lock, after re-reading the record.
  * 2. **The lease is confirmed before every send, and kept alive while the renewal runs.** The
  *    holder extends its lease every third of its length (a heartbeat), and right before each
- *    attempt extends it again and sends only if the store confirmed it (`Lease.extend` is true
- *    only while the lock stayed ours without a gap: see the Store contract) with at least half a
- *    lease still to run. So a request is only ever sent before its holder's lease ends, whatever
+ *    attempt sends only if the store confirmed it (the take, a heartbeat or an extend;
+ *    `Lease.extend` is true only while the lock stayed ours without a gap: see the Store
+ *    contract) with at least half a lease still to run, extending it again first if not. So a request is only ever sent before its holder's lease ends, whatever
  *    pause came between the confirmation and the send. A short lease (5 s by default) frees the
  *    lock soon after a holder dies; a live holder's heartbeat keeps it however slow the server.
  * 3. **A renewal whose outcome is unknown is marked.** Before sending, the holder writes a
@@ -67,6 +67,8 @@ export function fenceMarginMs(requestTimeoutMs: number): number {
 }
 /** Longest back-off between retries of a refused write of rotated tokens. */
 const SAVE_MAX_DELAY_MS = 1_000;
+/** Time kept back from the reuse grace window for the resent request to reach the server. */
+const GRACE_MARGIN_MS = 1_000;
 /** Rounds of re-reading after compare-and-set conflicts under the lock. */
 const MAX_ROUNDS = 5;
 
@@ -211,20 +213,47 @@ export class RenewalEngine {
         );
       }
     }
-    const { lock } = this.#o;
+    const { store, lock } = this.#o;
     const waitStarted = Date.now();
-    const got = await this.#lockOrAdopt(sessionId, key, stale, force, deadline);
-    if (!('release' in got)) return got; // renewed elsewhere while we waited: no lock needed
-    const lease = keepAlive(got, Math.max(20, lock.leaseMs / 3));
-    const acquiredAt = Date.now();
-    const timing: Timing = { lockWaitMs: acquiredAt - waitStarted };
-    let handedOver = false;
+    // This process's turn first (see RenewalTurns), then one try for the lock: a lease is only
+    // taken when a renewal can go ahead, so a burst keeps few leases (and heartbeats) alive.
+    let turn: (() => void) | undefined = await this.#turns.take(deadline, sessionId, key);
     try {
-      const outcome = await this.#renewLocked(sessionId, key, stale, force, lease, timing, acquiredAt, deadline);
-      if (outcome.pending !== undefined) handedOver = true; // the saver releases the lease
-      return outcome.tokens;
+      let got: Lease | TokenSet;
+      try {
+        got = await store.lock(key, { ...lock, waitMs: 0 });
+      } catch (error) {
+        if (!isTokenkeeperError(error, 'TOKENKEEPER_LOCK_TIMEOUT')) throw error;
+        // Another holder renews it: wait for its result without a turn, so this process's other
+        // sessions go ahead meanwhile (a fleet then renews different sessions side by side).
+        turn();
+        turn = undefined;
+        got = await this.#lockOrAdopt(sessionId, key, stale, force, deadline);
+      }
+      if (!('release' in got)) return got; // renewed elsewhere while we waited: no lock needed
+      const lease = keepAlive(got, Math.max(20, lock.leaseMs / 3));
+      const acquiredAt = Date.now();
+      const timing: Timing = { lockWaitMs: acquiredAt - waitStarted };
+      let handedOver = false;
+      try {
+        const outcome = await this.#renewLocked(
+          sessionId,
+          key,
+          stale,
+          force,
+          lease,
+          timing,
+          acquiredAt,
+          deadline,
+          turn,
+        );
+        if (outcome.pending !== undefined) handedOver = true; // the saver releases the lease
+        return outcome.tokens;
+      } finally {
+        if (!handedOver) await this.#release(lease, sessionId);
+      }
     } finally {
-      if (!handedOver) await this.#release(lease, sessionId);
+      turn?.();
     }
   }
 
@@ -288,10 +317,11 @@ export class RenewalEngine {
     key: string,
     stale: TokenSet | undefined,
     force: boolean,
-    lease: Lease,
+    lease: KeptLease,
     timing: Timing,
     acquiredAt: number,
     deadline: number,
+    turn: (() => void) | undefined,
   ): Promise<Outcome> {
     for (let round = 1; ; round++) {
       const read = await this.#read(sessionId, key);
@@ -308,7 +338,10 @@ export class RenewalEngine {
       }
       let interrupted = false;
       if (rec.renewing !== undefined) {
-        if (rec.renewing.by !== this.#holder && (await this.#awaitChange(key, entry.version, acquiredAt, lease))) {
+        if (
+          rec.renewing.by !== this.#holder &&
+          (await this.#awaitChange(key, entry.version, acquiredAt, lease, rec.renewing.at))
+        ) {
           continue; // the other holder's write landed: read it
         }
         interrupted = true;
@@ -316,9 +349,10 @@ export class RenewalEngine {
       if (rec.renewBy !== 'client_credentials' && (rec.renewBy !== 'refresh_token' || !rec.tokens.refreshToken)) {
         throw reauthRequired(sessionId, key, 'no refresh token: the access token expired');
       }
-      // A request will be sent: wait for this process's turn, holding the lock (its heartbeat
-      // keeps it), so a burst of expired sessions never has more than the bound at the server.
-      const giveBack = await this.#turns.take(deadline, sessionId, key);
+      // A request will be sent: it needs a turn. One that waited for another holder has none; it
+      // waits for one holding the lock (the heartbeat keeps it), as whoever holds a turn never
+      // waits for a lock.
+      const giveBack = turn ?? (await this.#turns.take(deadline, sessionId, key));
       try {
         if (rec.renewBy === 'client_credentials')
           return await this.#renewByClientCredentials(sessionId, key, entry, rec, timing);
@@ -347,7 +381,7 @@ export class RenewalEngine {
     rec: SessionRecord,
     version: number,
     interrupted: boolean,
-    lease: Lease,
+    lease: KeptLease,
     timing: Timing,
   ): Promise<Outcome> {
     const { oauth, events } = this.#o;
@@ -482,10 +516,14 @@ export class RenewalEngine {
 
   /**
    * The fence: the lease must be confirmed by the store, with at least half a lease to run,
-   * before anything is sent. Throws (sending nothing) otherwise.
+   * before anything is sent. Throws (sending nothing) otherwise. The store's last confirmation
+   * (the take, a heartbeat, an extend: `expiresAt` counts from before each request was sent)
+   * serves while it still leaves half a lease: asking again would prove nothing more, and a
+   * burst of renewals would pay a store round trip twice per refresh for it.
    */
-  async #confirm(lease: Lease, key: string, sessionId: string): Promise<void> {
+  async #confirm(lease: KeptLease, key: string, sessionId: string): Promise<void> {
     const { leaseMs } = this.#o.lock;
+    if (!lease.lost && lease.expiresAt - Date.now() >= leaseMs / 2) return;
     const extended = await lease.extend(leaseMs);
     if (extended && lease.expiresAt - Date.now() >= leaseMs / 2) return;
     // Callers rarely see this: the renewal tries again within their deadline (#untilDeadline).
@@ -503,8 +541,19 @@ export class RenewalEngine {
    * a grace window the wait lasts until that holder's request, if one is still in flight, must
    * have ended (see the class comment, point 3).
    */
-  async #awaitChange(key: string, version: number, acquiredAt: number, lease: Lease): Promise<boolean> {
+  async #awaitChange(
+    key: string,
+    version: number,
+    acquiredAt: number,
+    lease: Lease,
+    markedAt: number,
+  ): Promise<boolean> {
     const { undecidedWaitMs, rotationGraceMs, requestTimeoutMs } = this.#o;
+    // Within the server's reuse grace window (counted from the mark, written just before its
+    // request, with a second to spare for ours) the same refresh token is accepted again: take
+    // the renewal over at once. We hold the lock, so the marked holder's lease ended (it died, or
+    // stalled past its lease); alive, its late write loses the compare-and-set to ours.
+    if (rotationGraceMs > 0 && Date.now() - markedAt < rotationGraceMs - GRACE_MARGIN_MS) return false;
     // Its holder let go of the lock, or is known to be gone: no request of its can be in flight.
     const ended = lease.predecessor === 'released' || lease.predecessor === 'gone';
     const inFlightUntil =

@@ -4,15 +4,17 @@ import { TokenkeeperError } from '../../errors.js';
 export const DEFAULT_MAX_RENEWALS = 32;
 
 /**
- * The per-process bound on renewals talking to the token endpoint at once: a burst of many
- * expired sessions (a deploy, an outage) queues here, first come first served, instead of
- * starting a thousand requests, each with a lease to keep alive, on one busy event loop.
+ * The per-process bound on renewals at work at once: a burst of many expired sessions (a deploy,
+ * an outage) queues here, first come first served, instead of starting a thousand lock waits,
+ * leases, heartbeats and token requests at once on one busy event loop and a small store pool.
  *
- * A renewal takes its turn only after it holds the session's lock and found a refresh is still
- * needed, and gives it back once its answer is stored. Holding the lock while waiting is safe:
- * the heartbeat keeps the lease, and whoever holds a turn never waits for a lock (so no two
- * renewals wait on each other). A fleet's processes then renew different sessions side by side,
- * each process at most `max` at a time, and the waiters elsewhere adopt their tokens.
+ * A renewal takes its turn first, then tries the session's lock once. Taken: it renews and gives
+ * the turn back when its answer is stored, so a lease is only held while its renewal can go
+ * ahead. Held by another process: it gives the turn back and waits for that holder's result
+ * without one, so this process's next sessions go ahead meanwhile (a fleet renews different
+ * sessions side by side instead of queueing on the same ones). If it then gets the lock and must
+ * send after all, it waits for a turn holding the lock (its heartbeat keeps it). No deadlock:
+ * whoever holds a turn never waits for a lock.
  */
 export class RenewalTurns {
   readonly #max: number;
