@@ -1,5 +1,6 @@
 // `npm run bench`: every figure is a ratio against a baseline measured in the same run.
 import { benchBrowser } from './browser.js';
+import { benchMany } from './many.js';
 import { benchServerStores } from './server-stores.js';
 import { benchSessions } from './sessions.js';
 import { benchStall } from './stall.js';
@@ -11,10 +12,11 @@ const groups: Record<string, () => Promise<void>> = {
   'server-stores': benchServerStores,
   sessions: benchSessions,
   stall: benchStall,
+  many: benchMany,
   browser: benchBrowser,
 };
 
 for (const [name, run] of Object.entries(groups)) {
-  if (only && only !== name) continue;
+  if (only ? only !== name : name === 'many') continue; // `many` runs only when named: minutes of fleets
   await run();
 }

@@ -142,13 +142,22 @@ describe('redisStore faults', () => {
     await deleteRedisPrefixes([prefix]);
   });
 
-  it('gives a clear error within a bounded time when Redis is unreachable', async () => {
-    const store = redisStore({ url: `redis://127.0.0.1:${await unusedPort()}` });
+  it('gives a clear error within a bounded time when Redis is unreachable (connectWaitMs, default 10 s)', async () => {
+    const store = redisStore({ url: `redis://127.0.0.1:${await unusedPort()}`, connectWaitMs: 1_000 });
     const started = Date.now();
     const err = await rejection(store.get('k'));
     expect(err.code).toBe('TOKENKEEPER_STORE_UNAVAILABLE');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
     expect(Date.now() - started).toBeLessThan(5_000);
     await store.close();
+  });
+
+  it('refuses a connectWaitMs that is not a non-negative number of milliseconds', () => {
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, '5']) {
+      expect(() => redisStore({ url: REDIS_URL, connectWaitMs: bad as number })).toThrow(
+        /redisStore\(\{ connectWaitMs \}\) must be a non-negative number of milliseconds/,
+      );
+    }
   });
 
   it('refuses bad options', () => {

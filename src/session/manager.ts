@@ -15,7 +15,8 @@ import {
   type DpopRecord,
   type DpopSigner,
 } from './dpop-options.js';
-import { RenewalEngine } from './engine/renewal.js';
+import { aboutSession, RenewalEngine } from './engine/renewal.js';
+import { DEFAULT_MAX_RENEWALS } from './engine/turns.js';
 import { Emitter, type SessionEventName, type SessionEvents } from './events.js';
 import { checkGrant, exchangeParameters, type LoginGrant, renewByOf } from './grants.js';
 import { type Instrumentation, instrumentedStore } from './instrumentation.js';
@@ -74,6 +75,13 @@ export interface SessionManagerOptions extends EndpointOptions {
    * (default 3 s; a live holder retries its write at least once a second).
    */
   undecidedWaitMs?: number;
+  /**
+   * How many renewals this manager sends to the token endpoint at once (default 32). A burst of
+   * expired sessions (many users back after a deploy or an outage) queues behind the bound
+   * instead of failing: each renewal waits its turn holding its session's lock, and every caller
+   * gets a token, or an error only when its own deadline (`lock.waitMs`) ends.
+   */
+  maxConcurrentRenewals?: number;
   /**
    * An absolute lifetime for every session logged in (per login: `LoginOptions.sessionTtlMs`).
    * The store forgets the session when it ends (its TTL), on every store, and
@@ -233,6 +241,10 @@ export class SessionManager {
         undecidedWaitMs: nonNegative('undecidedWaitMs', options.undecidedWaitMs ?? 3_000),
         binding: this.#binding,
         dpop: (key, sessionId, rec) => this.#signerOf(key, sessionId, rec),
+        maxConcurrentRenewals: positiveCount(
+          'maxConcurrentRenewals',
+          options.maxConcurrentRenewals ?? DEFAULT_MAX_RENEWALS,
+        ),
       },
       {
         apply: (id, rec) => this.#sessions.get(id)?._apply(rec),
@@ -460,13 +472,18 @@ export class SessionManager {
   /** The stored session, or `undefined` if there is none. Reads the store every time. */
   async get(sessionId: string): Promise<Session | undefined> {
     const key = this.#key(sessionId);
-    const entry = await this.store.get(key);
-    const rec = entry === undefined ? undefined : decodeSession(key, entry.value);
+    let rec: SessionRecord | undefined;
+    try {
+      const entry = await this.store.get(key);
+      rec = entry === undefined ? undefined : decodeSession(key, entry.value);
+      if (rec !== undefined && !hasEnded(rec)) checkBinding(rec, this.#binding, sessionId, key);
+    } catch (error) {
+      throw aboutSession(error, sessionId, key); // a store's or codec's error knows the key only
+    }
     if (rec === undefined || hasEnded(rec)) {
       this.#sessions.delete(sessionId);
       return undefined;
     }
-    checkBinding(rec, this.#binding, sessionId, key);
     return this.#session(sessionId, rec);
   }
 
@@ -733,6 +750,16 @@ function lifetimes(
 function positiveMs(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', `${name} must be a positive number of milliseconds.`);
+  }
+  return value;
+}
+
+function positiveCount(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      `${name} must be a positive whole number, got ${typeof value === 'number' ? value : describeType(value)}.`,
+    );
   }
   return value;
 }

@@ -47,11 +47,15 @@ export interface ChildResult {
 }
 
 /** Starts a TypeScript fixture (a path relative to test/fixtures) in a real Node process. */
-export function startChild(script: string, args: string[], options: { uid?: number; env?: NodeJS.ProcessEnv } = {}) {
+export function startChild(
+  script: string,
+  args: string[],
+  options: { uid?: number; env?: NodeJS.ProcessEnv; stdin?: boolean } = {},
+) {
   const child = spawn(process.execPath, [bundled(script), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
   });
   let stdout = '';

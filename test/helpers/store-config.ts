@@ -12,7 +12,7 @@ export type StoreConfig =
   | { kind: 'file'; path: string }
   | { kind: 'sqlite'; path: string }
   | { kind: 'redis'; url: string; prefix: string }
-  | { kind: 'postgres'; connectionString: string; table: string };
+  | { kind: 'postgres'; connectionString: string; table: string; poolSize?: number };
 
 export function openStore(config: StoreConfig): Store {
   switch (config.kind) {
@@ -23,7 +23,10 @@ export function openStore(config: StoreConfig): Store {
     case 'redis':
       return redisStore({ url: config.url, prefix: config.prefix });
     case 'postgres':
-      return postgresStore({ connectionString: config.connectionString }, { table: config.table });
+      return postgresStore(
+        { connectionString: config.connectionString, ...(config.poolSize ? { poolSize: config.poolSize } : {}) },
+        { table: config.table },
+      );
   }
 }
 

@@ -1,5 +1,5 @@
 import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
-import { keepAlive } from '../../store/kit/lease.js';
+import { type KeptLease, keepAlive } from '../../store/kit/lease.js';
 import { randomToken, sleep } from '../../store/kit/records.js';
 import type { Lease, Store, StoreEntry } from '../../store/types.js';
 import type { TokenSet } from '../../token/token-set.js';
@@ -18,6 +18,7 @@ import {
   ttlOf,
 } from '../record.js';
 import { reauthRequired } from '../session.js';
+import { RenewalTurns } from './turns.js';
 
 /**
  * The renewal engine: renews one session, named by its store key, exactly once however many
@@ -29,9 +30,9 @@ import { reauthRequired } from '../session.js';
  * 1. A refresh is sent only under the store's lock, after re-reading the record.
  * 2. **The lease is confirmed before every send, and kept alive while the renewal runs.** The
  *    holder extends its lease every third of its length (a heartbeat), and right before each
- *    attempt extends it again and sends only if the store confirmed it (`Lease.extend` is true
- *    only while the lock stayed ours without a gap: see the Store contract) with at least half a
- *    lease still to run. So a request is only ever sent before its holder's lease ends, whatever
+ *    attempt sends only if the store confirmed it (the take, a heartbeat or an extend;
+ *    `Lease.extend` is true only while the lock stayed ours without a gap: see the Store
+ *    contract) with at least half a lease still to run, extending it again first if not. So a request is only ever sent before its holder's lease ends, whatever
  *    pause came between the confirmation and the send. A short lease (5 s by default) frees the
  *    lock soon after a holder dies; a live holder's heartbeat keeps it however slow the server.
  * 3. **A renewal whose outcome is unknown is marked.** Before sending, the holder writes a
@@ -66,6 +67,8 @@ export function fenceMarginMs(requestTimeoutMs: number): number {
 }
 /** Longest back-off between retries of a refused write of rotated tokens. */
 const SAVE_MAX_DELAY_MS = 1_000;
+/** Time kept back from the reuse grace window for the resent request to reach the server. */
+const GRACE_MARGIN_MS = 1_000;
 /** Rounds of re-reading after compare-and-set conflicts under the lock. */
 const MAX_ROUNDS = 5;
 
@@ -92,6 +95,8 @@ export interface RenewalOptions {
   binding: Binding;
   /** The DPoP signer of a record read under the lock (`undefined` for bearer sessions). */
   dpop(key: string, sessionId: string, record: SessionRecord): Promise<DpopSigner | undefined>;
+  /** Renewals of this engine talking to the token endpoint at once; more wait their turn (see {@link RenewalTurns}). */
+  maxConcurrentRenewals: number;
 }
 
 /** How the engine tells its owner what it read and wrote. */
@@ -128,10 +133,12 @@ export class RenewalEngine {
   readonly #holder = randomToken();
   /** Who renews, as the record tells operators (`tokenkeeper sessions show`). */
   readonly #label = processLabel();
+  readonly #turns: RenewalTurns;
 
   constructor(options: RenewalOptions, hooks: RenewalHooks) {
     this.#o = options;
     this.#hooks = hooks;
+    this.#turns = new RenewalTurns(options.maxConcurrentRenewals);
   }
 
   /** True while a renewal of `key` runs here, or its rotated tokens wait to be written. */
@@ -147,13 +154,43 @@ export class RenewalEngine {
   renew(sessionId: string, key: string, stale: TokenSet | undefined, force: boolean): Promise<TokenSet> {
     let flight = this.#inflight.get(key);
     if (flight === undefined) {
-      flight = this.#locked(sessionId, key, stale, force).finally(() => this.#inflight.delete(key));
+      flight = this.#untilDeadline(sessionId, key, stale, force)
+        .catch((error: unknown) => {
+          throw aboutSession(error, sessionId, key);
+        })
+        .finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, flight);
     }
     return flight;
   }
 
-  async #locked(sessionId: string, key: string, stale: TokenSet | undefined, force: boolean): Promise<TokenSet> {
+  /**
+   * Renews within the call's deadline (`lock.waitMs` from now). A try that stopped before
+   * sending anything because another holder has the renewal (our lease ran out under us on a
+   * busy machine, or its write landed first) is not the caller's problem: the next try waits for
+   * that holder the way every waiter does (the lock, its wake-ups, the record's news) and hands
+   * out its token. Only the deadline ends in an error.
+   */
+  async #untilDeadline(sessionId: string, key: string, stale: TokenSet | undefined, force: boolean): Promise<TokenSet> {
+    const deadline = Date.now() + this.#o.lock.waitMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#locked(sessionId, key, stale, force, deadline);
+      } catch (error) {
+        if (!handedToAnother(error) || Date.now() >= deadline) throw error;
+      }
+      // A short pause, so a store that keeps refusing the lease is not asked in a tight loop.
+      await sleep(Math.min(Math.max(0, deadline - Date.now()), 5 * 2 ** Math.min(attempt, 6)));
+    }
+  }
+
+  async #locked(
+    sessionId: string,
+    key: string,
+    stale: TokenSet | undefined,
+    force: boolean,
+    deadline: number,
+  ): Promise<TokenSet> {
     const pending = this.#pending.get(key);
     if (pending !== undefined) {
       // Our own rotated tokens, not yet in the store: they are the newest there are, and no new
@@ -162,7 +199,7 @@ export class RenewalEngine {
       const done = new AbortController(); // so the wait's timer never outlives the save
       const stored = await Promise.race([
         pending.done.then(() => true),
-        sleep(this.#o.lock.waitMs, done.signal).then(
+        sleep(Math.max(0, deadline - Date.now()), done.signal).then(
           () => false,
           () => true,
         ),
@@ -176,20 +213,47 @@ export class RenewalEngine {
         );
       }
     }
-    const { lock } = this.#o;
+    const { store, lock } = this.#o;
     const waitStarted = Date.now();
-    const got = await this.#lockOrAdopt(sessionId, key, stale, force);
-    if (!('release' in got)) return got; // renewed elsewhere while we waited: no lock needed
-    const lease = keepAlive(got, Math.max(20, lock.leaseMs / 3));
-    const acquiredAt = Date.now();
-    const timing: Timing = { lockWaitMs: acquiredAt - waitStarted };
-    let handedOver = false;
+    // This process's turn first (see RenewalTurns), then one try for the lock: a lease is only
+    // taken when a renewal can go ahead, so a burst keeps few leases (and heartbeats) alive.
+    let turn: (() => void) | undefined = await this.#turns.take(deadline, sessionId, key);
     try {
-      const outcome = await this.#renewLocked(sessionId, key, stale, force, lease, timing, acquiredAt);
-      if (outcome.pending !== undefined) handedOver = true; // the saver releases the lease
-      return outcome.tokens;
+      let got: Lease | TokenSet;
+      try {
+        got = await store.lock(key, { ...lock, waitMs: 0 });
+      } catch (error) {
+        if (!isTokenkeeperError(error, 'TOKENKEEPER_LOCK_TIMEOUT')) throw error;
+        // Another holder renews it: wait for its result without a turn, so this process's other
+        // sessions go ahead meanwhile (a fleet then renews different sessions side by side).
+        turn();
+        turn = undefined;
+        got = await this.#lockOrAdopt(sessionId, key, stale, force, deadline);
+      }
+      if (!('release' in got)) return got; // renewed elsewhere while we waited: no lock needed
+      const lease = keepAlive(got, Math.max(20, lock.leaseMs / 3));
+      const acquiredAt = Date.now();
+      const timing: Timing = { lockWaitMs: acquiredAt - waitStarted };
+      let handedOver = false;
+      try {
+        const outcome = await this.#renewLocked(
+          sessionId,
+          key,
+          stale,
+          force,
+          lease,
+          timing,
+          acquiredAt,
+          deadline,
+          turn,
+        );
+        if (outcome.pending !== undefined) handedOver = true; // the saver releases the lease
+        return outcome.tokens;
+      } finally {
+        if (!handedOver) await this.#release(lease, sessionId);
+      }
     } finally {
-      if (!handedOver) await this.#release(lease, sessionId);
+      turn?.();
     }
   }
 
@@ -205,11 +269,12 @@ export class RenewalEngine {
     key: string,
     stale: TokenSet | undefined,
     force: boolean,
+    deadline: number,
   ): Promise<Lease | TokenSet> {
     const { store, lock } = this.#o;
     const watch = store.watch?.bind(store);
-    if (watch === undefined || (force && stale === undefined)) return store.lock(key, lock);
-    const deadline = Date.now() + lock.waitMs;
+    if (watch === undefined || (force && stale === undefined))
+      return store.lock(key, { ...lock, waitMs: Math.max(0, deadline - Date.now()) });
     for (;;) {
       const news = new AbortController();
       const stop = watch((changed) => {
@@ -252,9 +317,11 @@ export class RenewalEngine {
     key: string,
     stale: TokenSet | undefined,
     force: boolean,
-    lease: Lease,
+    lease: KeptLease,
     timing: Timing,
     acquiredAt: number,
+    deadline: number,
+    turn: (() => void) | undefined,
   ): Promise<Outcome> {
     for (let round = 1; ; round++) {
       const read = await this.#read(sessionId, key);
@@ -271,26 +338,40 @@ export class RenewalEngine {
       }
       let interrupted = false;
       if (rec.renewing !== undefined) {
-        if (rec.renewing.by !== this.#holder && (await this.#awaitChange(key, entry.version, acquiredAt, lease))) {
+        if (
+          rec.renewing.by !== this.#holder &&
+          (await this.#awaitChange(key, entry.version, acquiredAt, lease, rec.renewing.at))
+        ) {
           continue; // the other holder's write landed: read it
         }
         interrupted = true;
       }
-      if (rec.renewBy === 'client_credentials')
-        return this.#renewByClientCredentials(sessionId, key, entry, rec, timing);
-      if (rec.renewBy !== 'refresh_token' || !rec.tokens.refreshToken) {
+      if (rec.renewBy !== 'client_credentials' && (rec.renewBy !== 'refresh_token' || !rec.tokens.refreshToken)) {
         throw reauthRequired(sessionId, key, 'no refresh token: the access token expired');
       }
-      await this.#confirm(lease, key);
-      let marked: number;
-      const mark: RenewalMark = { by: this.#holder, at: Date.now() };
+      // A request will be sent: it needs a turn. One that waited for another holder has none; it
+      // waits for one holding the lock (the heartbeat keeps it), as whoever holds a turn never
+      // waits for a lock.
+      const giveBack = turn ?? (await this.#turns.take(deadline, sessionId, key));
       try {
-        marked = await this.#write(key, { ...rec, renewing: mark }, entry.version);
-      } catch (error) {
-        if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT') && round < MAX_ROUNDS) continue;
-        throw error; // nothing was sent
+        if (rec.renewBy === 'client_credentials')
+          return await this.#renewByClientCredentials(sessionId, key, entry, rec, timing);
+        await this.#confirm(lease, key, sessionId);
+        let marked: number;
+        const mark: RenewalMark = { by: this.#holder, at: Date.now() };
+        try {
+          marked = await this.#write(key, { ...rec, renewing: mark }, entry.version);
+        } catch (error) {
+          if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT')) {
+            if (round < MAX_ROUNDS) continue;
+            nothingSent.add(error); // others keep writing: wait for them as any waiter does
+          }
+          throw error; // nothing was sent
+        }
+        return await this.#refresh(sessionId, key, { ...rec, renewing: mark }, marked, interrupted, lease, timing);
+      } finally {
+        giveBack();
       }
-      return this.#refresh(sessionId, key, { ...rec, renewing: mark }, marked, interrupted, lease, timing);
     }
   }
 
@@ -300,18 +381,20 @@ export class RenewalEngine {
     rec: SessionRecord,
     version: number,
     interrupted: boolean,
-    lease: Lease,
+    lease: KeptLease,
     timing: Timing,
   ): Promise<Outcome> {
     const { oauth, events } = this.#o;
     const refreshToken = rec.tokens.refreshToken as string;
     const firstSentAt = Date.now();
+    /** An earlier attempt's outcome is unknown: the token may be spent, whatever happens next. */
+    let mayBeSpent = false;
     let tokens: TokenSet;
     for (;;) {
       try {
         // The key is read with the record, under the lock: every process signs with the session's one key.
         const dpop = await this.#o.dpop(key, sessionId, rec);
-        tokens = await oauth.refresh(refreshToken, undefined, () => this.#confirm(lease, key), dpop);
+        tokens = await oauth.refresh(refreshToken, undefined, () => this.#confirm(lease, key, sessionId), dpop);
         timing.serverMs = Date.now() - firstSentAt;
         break;
       } catch (error) {
@@ -326,11 +409,13 @@ export class RenewalEngine {
         if (unknown && Date.now() - firstSentAt < this.#o.rotationGraceMs) {
           // The server may have rotated; within its grace window the same token is accepted again.
           interrupted = true;
+          mayBeSpent = true;
           continue;
         }
-        // Unknown outcome: leave the mark, so the next holder knows the token may be spent. A
-        // refusal or a request never sent: the record is as it was, so take the mark away.
-        if (!unknown) await this.#writeOrReport(sessionId, key, settled(rec, {}), version);
+        // Unknown outcome (now or in an earlier attempt): leave the mark, so the next holder knows
+        // the token may be spent. A refusal or a request never sent: the record is as it was, so
+        // take the mark away.
+        if (!unknown && !mayBeSpent) await this.#writeOrReport(sessionId, key, settled(rec, {}), version);
         throw error;
       }
     }
@@ -391,7 +476,7 @@ export class RenewalEngine {
     throw new TokenkeeperError(
       'TOKENKEEPER_VERSION_CONFLICT',
       `The session ${JSON.stringify(sessionId)} was renewed concurrently by another holder and its stored token is not usable yet. Try again.`,
-      { key, cause: conflict },
+      { key, sessionId, cause: conflict },
     );
   }
 
@@ -434,17 +519,22 @@ export class RenewalEngine {
 
   /**
    * The fence: the lease must be confirmed by the store, with at least half a lease to run,
-   * before anything is sent. Throws (sending nothing) otherwise.
+   * before anything is sent. Throws (sending nothing) otherwise. The store's last confirmation
+   * (the take, a heartbeat, an extend: `expiresAt` counts from before each request was sent)
+   * serves while it still leaves half a lease: asking again would prove nothing more, and a
+   * burst of renewals would pay a store round trip twice per refresh for it.
    */
-  async #confirm(lease: Lease, key: string): Promise<void> {
+  async #confirm(lease: KeptLease, key: string, sessionId: string): Promise<void> {
     const { leaseMs } = this.#o.lock;
+    if (!lease.lost && lease.expiresAt - Date.now() >= leaseMs / 2) return;
     const extended = await lease.extend(leaseMs);
     if (extended && lease.expiresAt - Date.now() >= leaseMs / 2) return;
+    // Callers rarely see this: the renewal tries again within their deadline (#untilDeadline).
     throw new TokenkeeperError(
       'TOKENKEEPER_LEASE_LOST',
-      `The lock on ${JSON.stringify(key)} could not be confirmed, so nothing was sent. ` +
-        'Another process may be renewing the session; try again.',
-      { key },
+      `The lock on the session ${JSON.stringify(sessionId)} could not be confirmed before its deadline, so nothing was sent. ` +
+        'Another process may hold it, or the store answers too slowly for lock.leaseMs: raise lock.leaseMs or lock.waitMs.',
+      { key, sessionId },
     );
   }
 
@@ -454,8 +544,19 @@ export class RenewalEngine {
    * a grace window the wait lasts until that holder's request, if one is still in flight, must
    * have ended (see the class comment, point 3).
    */
-  async #awaitChange(key: string, version: number, acquiredAt: number, lease: Lease): Promise<boolean> {
+  async #awaitChange(
+    key: string,
+    version: number,
+    acquiredAt: number,
+    lease: Lease,
+    markedAt: number,
+  ): Promise<boolean> {
     const { undecidedWaitMs, rotationGraceMs, requestTimeoutMs } = this.#o;
+    // Within the server's reuse grace window (counted from the mark, written just before its
+    // request, with a second to spare for ours) the same refresh token is accepted again: take
+    // the renewal over at once. We hold the lock, so the marked holder's lease ended (it died, or
+    // stalled past its lease); alive, its late write loses the compare-and-set to ours.
+    if (rotationGraceMs > 0 && Date.now() - markedAt < rotationGraceMs - GRACE_MARGIN_MS) return false;
     // Its holder let go of the lock, or is known to be gone: no request of its can be in flight.
     const ended = lease.predecessor === 'released' || lease.predecessor === 'gone';
     const inFlightUntil =
@@ -482,7 +583,7 @@ export class RenewalEngine {
         'TOKENKEEPER_CORRUPT_RECORD',
         `The store returned version ${String(entry.version).slice(0, 20)} for the session ${JSON.stringify(sessionId)} ` +
           `(key ${JSON.stringify(key)}); versions are positive integers. Nothing was sent. Is the store a tokenkeeper store?`,
-        { key },
+        { key, sessionId },
       );
     }
     const rec = decodeSession(key, entry.value);
@@ -564,6 +665,31 @@ export function noSession(
     `There is no stored session ${JSON.stringify(sessionId ?? key)} (${why}). Log in again.`,
     sessionId === undefined ? { key } : { key, sessionId },
   );
+}
+
+/** Conflicts met before anything was sent (a conflict after a refresh is never retried: its token is spent). */
+const nothingSent = new WeakSet<object>();
+
+/**
+ * A try that ended before anything was sent because another holder has the session's renewal:
+ * its lease could not be confirmed (`#confirm` runs before every send), or others kept writing
+ * the record before the renewal mark could be.
+ */
+function handedToAnother(error: unknown): boolean {
+  return isTokenkeeperError(error, 'TOKENKEEPER_LEASE_LOST') || (error instanceof Error && nothingSent.has(error));
+}
+
+/**
+ * `error` naming the session: a store's error (a lock timeout, a corrupt record) knows the key at
+ * most, and a caller of `getAccessToken()` needs both.
+ */
+export function aboutSession(error: unknown, sessionId: string, key: string): unknown {
+  if (error instanceof TokenkeeperError) {
+    const e = error as { key: string | undefined; sessionId: string | undefined };
+    e.key ??= key;
+    e.sessionId ??= sessionId;
+  }
+  return error;
 }
 
 /** `rec` with `changes`, and without a renewal mark: the renewal it stood for is decided. */

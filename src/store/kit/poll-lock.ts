@@ -10,9 +10,11 @@ const WAKE_WARMUP_MS = 1_000;
 
 /**
  * Subscribes to "the lock may be free now" (a release announced by the backend: Redis pub/sub,
- * PostgreSQL `NOTIFY`). Calls `notify` on each; returns a function that unsubscribes.
+ * PostgreSQL `NOTIFY`). Calls `notify` on each; returns a function that unsubscribes. `live`,
+ * where the store can tell, says whether announcements arrive now (its listener is connected):
+ * then waiters need not poll fast.
  */
-export type LockWake = (notify: () => void) => () => void;
+export type LockWake = ((notify: () => void) => () => void) & { live?: () => boolean };
 
 /**
  * The waiting part of a lease lock whose backend can only "try": tries at once, then backs off
@@ -31,7 +33,11 @@ export async function pollLock<T>(
   const { leaseMs, waitMs, signal } = lockOptions(options);
   const deadline = Date.now() + waitMs;
   const started = Date.now();
-  const maxPoll = () => (wake && Date.now() - started > WAKE_WARMUP_MS ? MAX_POLL_WITH_WAKE_MS : MAX_POLL_MS);
+  // Announcements are trusted once the store says its listener is connected (or, for a store
+  // that cannot tell, after a warm-up): a fleet's waiters then poll at most every 200 ms, so a
+  // thousand of them do not flood the backend, which also carries the holders' work.
+  const trusted = () => wake !== undefined && (wake.live?.() ?? Date.now() - started > WAKE_WARMUP_MS);
+  const maxPoll = () => (trusted() ? MAX_POLL_WITH_WAKE_MS : MAX_POLL_MS);
   let poll = 1;
   const alarm = new WakeableSleep(wake);
   try {
@@ -43,6 +49,7 @@ export async function pollLock<T>(
       const now = Date.now();
       if (now >= deadline) throw new LockTimeoutError(key, waitMs, await holder().catch(() => undefined));
       if (alarm.woken) continue; // released while we were trying: try again at once
+      if (trusted()) poll = Math.max(poll, MAX_POLL_MS); // the announcement wakes us sooner
       await alarm.sleep(Math.max(1, Math.min(poll + Math.random() * poll, deadline - now)), signal);
       poll = alarm.woken ? 1 : Math.min(poll * 2, maxPoll());
     }
@@ -99,10 +106,17 @@ export class WakeableSleep {
 export class ReleaseWakeups {
   readonly #waiters = new Map<string, Set<() => void>>();
 
-  constructor(private readonly listen: () => void = () => {}) {}
+  /**
+   * @param listen starts the backend's listener (called whenever a waiter subscribes)
+   * @param live whether the listener hears announcements now
+   */
+  constructor(
+    private readonly listen: () => void = () => {},
+    private readonly live?: () => boolean,
+  ) {}
 
   wakeFor(name: string): LockWake {
-    return (notify) => {
+    const wake: LockWake = (notify) => {
       this.listen();
       const waiters = this.#waiters.get(name) ?? new Set<() => void>();
       this.#waiters.set(name, waiters);
@@ -112,6 +126,8 @@ export class ReleaseWakeups {
         if (waiters.size === 0 && this.#waiters.get(name) === waiters) this.#waiters.delete(name);
       };
     };
+    if (this.live !== undefined) wake.live = this.live;
+    return wake;
   }
 
   wake(name: string): void {

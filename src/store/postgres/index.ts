@@ -34,11 +34,14 @@ export type PostgresConnection =
       /** Your `pg` Pool. The store never ends it. */
       pool: pg.Pool;
       connectionString?: never;
+      poolSize?: never;
     }
   | {
       /** A connection string: the store makes (and on close, ends) its own pool. */
       connectionString: string;
       pool?: never;
+      /** Connections in the store's own pool (default 10). */
+      poolSize?: number;
     };
 
 export interface PostgresStoreOptions {
@@ -60,6 +63,13 @@ export interface PostgresStoreOptions {
    * apply {@link postgresMigrationSql} in your migrations instead.
    */
   createTable?: boolean;
+  /**
+   * How long one store call may wait, in all, for a connection from a pool whose connections are
+   * all busy (default 60 s, the session manager's lock wait). A burst of renewals queues behind a
+   * small pool instead of failing after the pool's own wait (`connectionTimeoutMillis`, 5 s for
+   * the store's pool); a server that cannot be reached still fails after that one wait.
+   */
+  poolWaitMs?: number;
 }
 
 /** A PostgreSQL store: a Store, plus a cheap purge of expired rows. */
@@ -126,13 +136,27 @@ export function postgresStore(
   const options = tableOptions({ ...connection, ...more }, 'postgresStore');
   const table = qualified(options);
   const owned = connection.pool === undefined;
+  const poolSize = connection.poolSize ?? 10;
+  const poolWaitMs = options.poolWaitMs ?? 60_000;
+  if (!Number.isSafeInteger(poolSize) || poolSize < 1) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      'postgresStore({ poolSize }) must be a positive whole number.',
+    );
+  }
+  if (typeof poolWaitMs !== 'number' || !(poolWaitMs >= 0) || !Number.isFinite(poolWaitMs)) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      'postgresStore({ poolWaitMs }) must be a non-negative number of milliseconds.',
+    );
+  }
   const pool =
     connection.pool ??
     new pg.Pool({
       connectionString: connection.connectionString,
       connectionTimeoutMillis: 5_000, // an unreachable server is an error within seconds, not a hang
       query_timeout: 15_000,
-      max: 10,
+      max: poolSize,
     });
   listenForIdleErrors(pool);
   const name = `postgres:${table}`;
@@ -194,7 +218,10 @@ export function postgresStore(
     };
     void connect(1);
   };
-  const lockWaiters = new ReleaseWakeups(() => listen());
+  const lockWaiters = new ReleaseWakeups(
+    () => listen(),
+    () => listener !== undefined, // set once LISTEN succeeded, cleared when its connection ends
+  );
 
   const prepare = (): Promise<void> => {
     if (closed) return Promise.reject(closedError(name));
@@ -226,13 +253,25 @@ export function postgresStore(
     return ready;
   };
 
-  /** Runs a query; reads are retried once on a broken connection (the pool gives a new one). */
+  /**
+   * Runs a query; reads are retried once on a broken connection (the pool gives a new one). A
+   * wait for a connection that timed out while the pool's connections all work (they are busy)
+   * is waited again, up to `poolWaitMs` in all: a queue, not a failure.
+   */
   const query = async (key: string | undefined, sql: string, params: unknown[], read = false) => {
     await prepare();
+    const waitUntil = Date.now() + poolWaitMs;
     for (let attempt = 1; ; attempt++) {
       try {
         return await pool.query(sql, params);
       } catch (error) {
+        // A full pool: the wait was in its queue, behind connections that work. (A connection
+        // that could not be made leaves the pool short of its size: that is the server failing.)
+        const full = pool.totalCount >= ((pool as { options?: { max?: number } }).options?.max ?? 10);
+        if (isPoolWait(error) && full && Date.now() < waitUntil && !closed) {
+          attempt--;
+          continue;
+        }
         if (read && attempt === 1 && isConnectionError(error)) continue;
         throw pgError(error, name, key);
       }
@@ -355,6 +394,9 @@ export function postgresStore(
       assertValidKey(key);
       lockOptions(lockOpts);
       await prepare();
+      // LISTEN is connected on the first lock taken, not on the first wait: by the time a fleet's
+      // waiters wait, announcements arrive, and they poll slowly from the start.
+      listen();
       const token = randomToken();
       const host = hostname();
       // The lease is counted from before the query was sent, so the end we believe in is never
@@ -523,6 +565,11 @@ function lockSql(locks: string) {
       SELECT pg_notify($3, $4) FROM d`,
     lockHolder: `SELECT pid, host, expires_at - ${NOW_MS} AS remaining FROM ${locks} WHERE key = $1 AND expires_at > ${NOW_MS}`,
   };
+}
+
+/** pg-pool's "no connection came within connectionTimeoutMillis". */
+function isPoolWait(error: unknown): boolean {
+  return /timeout exceeded when trying to connect/i.test((error as { message?: string })?.message ?? '');
 }
 
 function isConnectionError(error: unknown): boolean {

@@ -67,6 +67,14 @@ export type RedisStoreOptions = (
    * that forbid `CONFIG GET` are not checked.
    */
   onWarning?: (warning: { code: 'TOKENKEEPER_REDIS_NOT_PERSISTENT'; message: string }) => void;
+  /**
+   * How long each call waits for the store's own client to make its first connection before
+   * failing with `TOKENKEEPER_STORE_UNAVAILABLE` (default 10 s). Each call counts from its own
+   * start, so a fleet starting on a busy machine is not failed by a connection that takes a few
+   * seconds. Once connected, a call waits at most 2 s (or this, if shorter) for a lost connection
+   * to come back: Redis being down is reported soon. Ignored with your own `client`.
+   */
+  connectWaitMs?: number;
 };
 
 // The version of the tokenkeeper record in `cur`, or nil when it is not one (another program's
@@ -129,8 +137,10 @@ const EXTEND_SCRIPT = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`);
 
-/** How long an operation waits for the store's own client to (re)connect before failing. */
-const READY_WAIT_MS = 2_000;
+/** How long an operation waits for the store's own client to connect at first, by default... */
+const READY_WAIT_MS = 10_000;
+/** ...and at most for a lost connection to come back. */
+const RECONNECT_WAIT_MS = 2_000;
 
 /**
  * Runs a Lua script by its SHA1 (EVALSHA), loading it with EVAL only when Redis does not know
@@ -262,7 +272,12 @@ export function redisStore(options: RedisStoreOptions): Store {
       return; // no events: waiters poll, as they always can
     }
     subscriber.on('error', () => {}); // a lost connection only means polling until it is back
-    subscriber.subscribe(channel).catch(() => {});
+    subscriber.subscribe(channel).then(
+      () => {
+        subscribed = true;
+      },
+      () => {},
+    );
     subscriber.on('message', (_channel: string, message: string) => {
       let kind: unknown;
       let from: unknown;
@@ -277,27 +292,49 @@ export function redisStore(options: RedisStoreOptions): Store {
       else if (kind === 'r' && from !== me) for (const listener of watchers) listener(key);
     });
   };
-  const lockWaiters = new ReleaseWakeups(() => listen());
+  let subscribed = false;
+  // ioredis subscribes again after a reconnect before it is ready: ready means announcements arrive.
+  const lockWaiters = new ReleaseWakeups(
+    () => listen(),
+    () => subscribed && subscriber?.status === 'ready',
+  );
 
   // The store's own client has no offline queue: wait (bounded) for it to connect, so a
   // store used right after creation, or during a reconnect, does not fail needlessly.
-  // Every operation waiting for the connection shares one wait (one 'ready' listener), so 500
-  // calls at start-up add one listener, not 500 (and no MaxListenersExceededWarning).
-  let waiting: Promise<void> | undefined;
+  // Every operation waiting for the connection shares one 'ready' listener, so 500 calls at
+  // start-up add one listener, not 500 (and no MaxListenersExceededWarning); each waits at most
+  // connectWaitMs from its own start.
+  const connectWaitMs = options.connectWaitMs ?? READY_WAIT_MS;
+  if (typeof connectWaitMs !== 'number' || !Number.isFinite(connectWaitMs) || connectWaitMs < 0) {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      'redisStore({ connectWaitMs }) must be a non-negative number of milliseconds.',
+    );
+  }
+  let connected: Promise<void> | undefined;
+  let everReady = false;
   const ready = (): Promise<void> | undefined => {
-    if (!owned || client.status === 'ready') return undefined;
+    if (!owned) return undefined;
+    if (client.status === 'ready') {
+      everReady = true;
+      return undefined;
+    }
     const redis = client as unknown as Redis;
-    waiting ??= new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        redis.off('ready', done);
-        waiting = undefined;
+    connected ??= new Promise<void>((resolve) => {
+      redis.once('ready', () => {
+        connected = undefined;
+        everReady = true;
         resolve();
-      };
-      const timer = setTimeout(done, READY_WAIT_MS);
-      redis.on('ready', done);
+      });
     });
-    return waiting;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waitMs = everReady ? Math.min(connectWaitMs, RECONNECT_WAIT_MS) : connectWaitMs;
+    return Promise.race([
+      connected,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, waitMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
   };
 
   let checked = false;
@@ -407,6 +444,7 @@ export function redisStore(options: RedisStoreOptions): Store {
     async lock(key: string, lockOpts?: LockOptions): Promise<Lease> {
       assertValidKey(key);
       lockOptions(lockOpts);
+      if (!closed) listen(); // subscribed on the first lock taken, so waiters hear releases from the start
       const rk = lockKey(key);
       const value = JSON.stringify({ t: randomToken(), pid: process.pid, host: hostname() });
       let takenAt = 0;
