@@ -242,19 +242,34 @@ export interface RekeyResult {
   keys: number;
   rekeyed: number;
   already: number;
+  /** Records read back with the new key alone (not the old ones) after this run: `rekeyed + already` when all went well. */
+  verified: number;
   failed: number;
 }
 
 /**
  * Re-encrypts every record of the namespace under `encryption.current`. Each record is rewritten
  * atomically (compare-and-set), and one already under the new key is skipped: safe to interrupt
- * and run again.
+ * and run again. Every record counted as done was read back through a store that holds the new
+ * key alone, so the old keys can be dropped once `failed` is 0.
  */
 export async function rekey(c: Common, onProgress?: (done: number, total: number) => void): Promise<RekeyResult> {
   if (c.encryption === undefined) throw usage('rekey needs the old keys (--key) and the new one (--new-key)');
-  const result: RekeyResult = { keys: 0, rekeyed: 0, already: 0, failed: 0 };
-  const current = c.encryption.current;
+  const result: RekeyResult = { keys: 0, rekeyed: 0, already: 0, verified: 0, failed: 0 };
+  const { current, keys, context } = c.encryption;
+  if (Object.keys(keys).length < 2) throw usage('rekey needs the old keys (--key) beside the new one (--new-key)');
   return withStore(c, async (store, raw) => {
+    const newOnly = withKeys(raw, {
+      keys: { [current]: keys[current] as EncryptionOptions['keys'][string] },
+      current,
+      ...(context === undefined ? {} : { context }),
+    });
+    const readsBack = async (key: string, expected: StoreRecord | undefined): Promise<boolean> => {
+      const entry = await newOnly.get(key);
+      return (
+        entry !== undefined && (expected === undefined || JSON.stringify(entry.value) === JSON.stringify(expected))
+      );
+    };
     const prefix = `${c.namespace}:`;
     if (onProgress) onProgress(0, await countKeys(raw, prefix));
     for await (const key of raw.keys(prefix)) {
@@ -263,7 +278,9 @@ export async function rekey(c: Common, onProgress?: (done: number, total: number
         const entry = await raw.get(key);
         if (entry === undefined) continue;
         if (entry.value.tk === 1 && entry.value.kid === current) {
+          if (!(await readsBack(key, undefined))) throw new Error('not readable with the new key');
           result.already++;
+          result.verified++;
           continue;
         }
         const plain = await store.get(key);
@@ -273,7 +290,9 @@ export async function rekey(c: Common, onProgress?: (done: number, total: number
           ifVersion: entry.version,
           ...(ttlMs === undefined ? {} : { ttlMs }),
         });
+        if (!(await readsBack(key, plain.value))) throw new Error('not readable with the new key');
         result.rekeyed++;
+        result.verified++;
       } catch {
         result.failed++;
       } finally {

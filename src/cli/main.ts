@@ -197,7 +197,7 @@ program
       c,
       result,
       () =>
-        `${result.keys} records: ${result.rekeyed} re-encrypted, ${result.already} already under the new key, ${result.failed} failed`,
+        `${result.keys} records: ${result.rekeyed} re-encrypted, ${result.already} already under the new key, ${result.verified} read back with the new key alone, ${result.failed} failed`,
     );
     if (result.failed > 0) process.exitCode = EXIT.key;
   });
