@@ -13,7 +13,8 @@ export async function openStoreUrl(url: string): Promise<Store> {
   try {
     parsed = new URL(url);
   } catch {
-    throw usage(`${JSON.stringify(url)} is not a store URL`);
+    // Not echoed: a mistyped URL may still hold a password.
+    throw usage('the store is not a URL: give file:[path], sqlite:path, redis://host:port or postgres://host/db');
   }
   const namespace = parsed.searchParams.get('namespace') ?? undefined;
   const ns = namespace === undefined ? {} : { namespace };

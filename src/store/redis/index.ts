@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
+import { describeServer } from '../kit/describe.js';
 import { assertValidKey, assertValidPrefix, namespaceOrAlias } from '../kit/keys.js';
 import { createLease } from '../kit/lease.js';
 import type { HeldLock } from '../kit/liveness.js';
@@ -237,7 +238,7 @@ export function redisStore(options: RedisStoreOptions): Store {
     client = options.client as RedisLike;
   }
   const where = (() => {
-    if (owned) return (options.url as string).replace(/\/\/[^@/]*@/, '//');
+    if (owned) return describeServer(options.url as string);
     const o = (client as { options?: { host?: string; port?: number } }).options;
     return o?.host ? `redis://${o.host}:${o.port ?? 6379}` : 'redis';
   })();
