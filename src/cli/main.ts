@@ -215,22 +215,32 @@ program
       process.exitCode = checks.some((k) => k.check === 'store' && !k.ok) ? EXIT.unavailable : EXIT.failed;
   });
 
-program.parseAsync(process.argv).catch((error: unknown) => {
-  const json = program.opts<GlobalOptions>().json === true;
-  const code =
-    error instanceof UsageError || isTokenkeeperError(error, 'TOKENKEEPER_INVALID_ARGUMENT')
-      ? EXIT.usage
-      : isTokenkeeperError(error, 'TOKENKEEPER_DECRYPT_FAILED')
-        ? EXIT.key
-        : isTokenkeeperError(error, 'TOKENKEEPER_STORE_UNAVAILABLE') ||
-            isTokenkeeperError(error, 'TOKENKEEPER_DISCOVERY_FAILED')
-          ? EXIT.unavailable
-          : EXIT.failed;
-  const message = (error as Error).message ?? String(error);
-  process.stderr.write(
-    json
-      ? `${JSON.stringify({ error: message, code: (error as { code?: string }).code })}\n`
-      : `tokenkeeper: ${message}\n`,
-  );
-  process.exitCode = code;
-});
+/**
+ * Once the command is done, its exit code is set and nothing of it is left to wait for: stores
+ * close within a bound. Should a client library still hold a handle (one that keeps
+ * reconnecting), the command ends anyway, with its code, instead of hanging on.
+ */
+const exitSoon = () => setTimeout(() => process.exit(), 5_000).unref();
+
+program
+  .parseAsync(process.argv)
+  .catch((error: unknown) => {
+    const json = program.opts<GlobalOptions>().json === true;
+    const code =
+      error instanceof UsageError || isTokenkeeperError(error, 'TOKENKEEPER_INVALID_ARGUMENT')
+        ? EXIT.usage
+        : isTokenkeeperError(error, 'TOKENKEEPER_DECRYPT_FAILED')
+          ? EXIT.key
+          : isTokenkeeperError(error, 'TOKENKEEPER_STORE_UNAVAILABLE') ||
+              isTokenkeeperError(error, 'TOKENKEEPER_DISCOVERY_FAILED')
+            ? EXIT.unavailable
+            : EXIT.failed;
+    const message = (error as Error).message ?? String(error);
+    process.stderr.write(
+      json
+        ? `${JSON.stringify({ error: message, code: (error as { code?: string }).code })}\n`
+        : `tokenkeeper: ${message}\n`,
+    );
+    process.exitCode = code;
+  })
+  .finally(exitSoon);
