@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -64,5 +64,52 @@ describe('rekey', () => {
     const fresh = encryptedStore(raw, { keys: { k2: NEW }, current: 'k2' });
     for (let i = 0; i < 3; i++) expect((await fresh.get(`tokenkeeper:s:u${i}`))?.value).toEqual({ i });
     await raw.close();
+  }, 30_000);
+});
+
+describe('doctor --store file:', () => {
+  type Check = { check: string; ok: boolean; detail: string };
+  const folder = (r: ChildResult) => json<Check[]>(r).find((c) => c.check === 'file permissions');
+
+  it('checks the folder the library uses (the default folder), not /', async () => {
+    const config = tmp();
+    const r = await cli(['doctor', '--store', 'file:', '--json'], { XDG_CONFIG_HOME: config, HOME: config });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(folder(r)).toEqual({
+      check: 'file permissions',
+      ok: true,
+      detail: `${join(config, 'tokenkeeper')} does not exist yet (the store makes it, mode 0700, on first use)`,
+    });
+    const again = await cli(['doctor', '--store', 'file:?namespace=app_1', '--json'], { XDG_CONFIG_HOME: config });
+    expect(folder(again)?.detail).toBe(
+      `${join(config, 'tokenkeeper', 'apps', 'app_1')} does not exist yet (the store makes it, mode 0700, on first use)`,
+    );
+    const made = await cli(['doctor', '--store', 'file:', '--json'], { XDG_CONFIG_HOME: config });
+    expect(folder(made)).toEqual({
+      check: 'file permissions',
+      ok: true,
+      detail: `${join(config, 'tokenkeeper')} is 0700`,
+    });
+  }, 30_000);
+
+  it('never advises chmod on a folder that holds more than the store: it says to give the store a folder of its own', async () => {
+    const shared = tmp();
+    writeFileSync(join(shared, 'notes.txt'), 'mine');
+    chmodSync(shared, 0o755);
+    const r = await cli(['doctor', '--store', `file:${shared}`, '--json']);
+    expect(r.code).not.toBe(0);
+    expect(folder(r)?.ok).toBe(false);
+    expect(folder(r)?.detail).toBe(
+      `${shared} is 0755: other users can read it; the store refuses it: give the store a folder of its own (a path that does not exist yet, which it makes 0700)`,
+    );
+    expect(r.stdout).not.toContain('chmod');
+    // A folder with the store's files only (its mode changed by hand): chmod is the fix.
+    const own = join(tmp(), 'store');
+    mkdirSync(own, { mode: 0o700 });
+    writeFileSync(join(own, 'tokenkeeper%3As%3Aalice.json'), '{}');
+    chmodSync(own, 0o750);
+    expect(folder(await cli(['doctor', '--store', `file:${own}`, '--json']))?.detail).toBe(
+      `${own} is 0750: other users can read it; chmod 700 ${own}`,
+    );
   }, 30_000);
 });
