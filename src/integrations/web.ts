@@ -167,6 +167,9 @@ export function webAuth(manager: SessionManager, options: WebAuthOptions): WebAu
   async function callback(request: Request): Promise<Response> {
     const state = new URL(request.url, origin).searchParams.get('state');
     const login = parseLogin(await read(request, loginName));
+    // Checked again before the code is redeemed: a login cookie of an older version may carry a
+    // returnTo that cannot be a Location, and nothing must be stored for a login that cannot end.
+    if (login !== undefined && !samePath(login.r, origin)) login.r = o.defaultReturnTo;
     // The login must have started in this browser: no one else's login completed in it (login CSRF).
     if (login === undefined || state === null || login.s !== state) {
       return page(
@@ -177,10 +180,18 @@ export function webAuth(manager: SessionManager, options: WebAuthOptions): WebAu
       );
     }
     const session = await manager.callback(request);
-    // A session this browser had before is over: its tokens are not left behind in the store.
-    const previous = await sessionFor(request).catch(() => undefined);
-    if (previous !== undefined && previous.id !== session.id) await previous.logout().catch(() => {});
-    return redirect(login.r, 302, [await signed(name, session.id, maxAge), cleared(loginName)]);
+    try {
+      const response = redirect(login.r, 302, [await signed(name, session.id, maxAge), cleared(loginName)]);
+      // A session this browser had before is over: its tokens are not left behind in the store.
+      const previous = await sessionFor(request).catch(() => undefined);
+      if (previous !== undefined && previous.id !== session.id) await previous.logout().catch(() => {});
+      return response;
+    } catch (error) {
+      // The browser will never hold this session's cookie: revoke and delete it rather than
+      // leave its refresh token in the store, unowned.
+      await session.logout({ revoke: true }).catch(() => {});
+      throw error;
+    }
   }
 
   async function logout(request: Request): Promise<Response> {
@@ -269,11 +280,17 @@ function checkOptions(options: WebAuthOptions): Checked {
   };
 }
 
-/** A path of this site only: `/x`, never `//evil.example`, `/\evil.example` or another origin. */
+/**
+ * A path of this site only: `/x`, never `//evil.example`, `/\evil.example` or another origin; and
+ * only what a `Location` header carries as it is: visible ASCII. Anything else (`/€`, `/。evil`, a
+ * space, a control character, DEL) fails as a header value, or is rewritten differently by each
+ * client, so it is refused at login, before anything is stored; a path with such characters is
+ * given percent-encoded.
+ */
 function samePath(path: unknown, origin: string): path is string {
   if (typeof path !== 'string' || !path.startsWith('/') || path.startsWith('//') || path.startsWith('/\\'))
     return false;
-  if (/[\u0000-\u001f\\]/.test(path)) return false;
+  if (!/^[\x21-\x7e]+$/.test(path) || path.includes('\\')) return false;
   try {
     return new URL(path, origin).origin === origin;
   } catch {

@@ -73,6 +73,10 @@ export async function loginWithBrowser(
   });
   let state: string | undefined;
   let taken = false;
+  /** The redemption of the one callback, once it arrived; settles after any clean-up of its own. */
+  let redeeming: Promise<void> | undefined;
+  /** Why the caller stopped waiting (an abort), if it did. */
+  let gaveUp: unknown;
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', `http://${host}`);
     // Only the browser on this machine, talking to this listener by its address (no DNS rebinding).
@@ -85,21 +89,39 @@ export async function loginWithBrowser(
     }
     if (taken) return page(res, 409, 'Already done', 'This login has already completed. You can close this window.');
     taken = true;
-    manager.callback(url).then(
-      (session) => {
-        page(res, 200, 'Signed in', 'You are signed in. You can close this window and return to the application.');
-        finish({ session });
-      },
-      (error: unknown) => {
-        const message = error instanceof TokenkeeperError ? error.message : 'The login failed.';
-        page(res, 400, 'Sign-in failed', message);
-        finish({ error });
-      },
-    );
+    redeeming = manager
+      .callback(url)
+      .then(
+        async (session) => {
+          if (gaveUp !== undefined) {
+            // Nobody will use this session: revoke and delete it, so no refresh token is left behind.
+            await session.logout({ revoke: true }).catch(() => {});
+            page(res, 400, 'Sign-in stopped', 'The application stopped waiting for this login. Start it again there.');
+            return;
+          }
+          page(res, 200, 'Signed in', 'You are signed in. You can close this window and return to the application.');
+          finish({ session });
+        },
+        (error: unknown) => {
+          const message = error instanceof TokenkeeperError ? error.message : 'The login failed.';
+          page(res, 400, 'Sign-in failed', message);
+          finish({ error });
+        },
+      )
+      .catch(() => {});
   });
 
-  const timer = setTimeout(() => finish({ error: aborted(`timed out after ${timeoutMs} ms`) }), timeoutMs);
-  const onAbort = () => finish({ error: aborted('was aborted') });
+  const giveUp = (error: unknown) => {
+    gaveUp ??= error;
+    finish({ error });
+  };
+  // A timeout that comes while the code is being redeemed lets the redemption (bounded by the
+  // request timeouts) decide: the user did finish. An abort does not wait, and what the
+  // redemption stores then is revoked and deleted (above) before the login rejects.
+  const timer = setTimeout(() => {
+    if (redeeming === undefined) giveUp(aborted(`timed out after ${timeoutMs} ms`));
+  }, timeoutMs);
+  const onAbort = () => giveUp(aborted('was aborted'));
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const started = await manager.authorize({
@@ -113,9 +135,13 @@ export async function loginWithBrowser(
     const { session, error } = await outcome;
     if (error !== undefined) throw error;
     return session as Session;
+  } catch (error) {
+    gaveUp ??= error; // a failure of our own (authorize, open): a callback still coming is cleaned up
+    throw error;
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
+    await redeeming; // never rejects; nothing it stored is left behind once the login has settled
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
