@@ -1,3 +1,6 @@
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loginWithBrowser } from '../../src/exports/loopback.js';
 import { memoryStore, SessionManager, type Store } from '../../src/index.js';
@@ -125,4 +128,82 @@ describe('loginWithBrowser and a hostile error answer', () => {
     expect(html).not.toContain('<img');
     expect(html).toContain('&lt;script&gt;');
   }, 15_000);
+});
+
+describe('loginWithBrowser opens the system browser on a one-time local start address', () => {
+  /** A fake `xdg-open` first on PATH: records its command line, as any local user could read it. */
+  async function withFakeOpener<T>(fn: (commandLine: () => Promise<string>) => Promise<T>): Promise<T> {
+    const bin = mkdtempSync(join(tmpdir(), 'tk-open-'));
+    const log = join(bin, 'argv');
+    writeFileSync(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s' "$*" > "${log}.tmp" && mv "${log}.tmp" "${log}"\n`);
+    chmodSync(join(bin, 'xdg-open'), 0o755);
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}${delimiter}${path}`;
+    try {
+      return await fn(async () => {
+        for (let i = 0; i < 200 && !existsSync(log); i++) await new Promise((r) => setTimeout(r, 25));
+        return readFileSync(log, 'utf8');
+      });
+    } finally {
+      process.env.PATH = path;
+      rmSync(bin, { recursive: true, force: true });
+    }
+  }
+
+  it.skipIf(process.platform !== 'linux')(
+    'the command line carries no state, code challenge or nonce; the start address redirects once to the login page',
+    async () => {
+      await withFakeOpener(async (commandLine) => {
+        const store = memoryStore();
+        const login = loginWithBrowser(managerOn(store), {
+          sessionId: 'me',
+          onUrl: () => {},
+        });
+        const opened = await commandLine();
+        expect(opened).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/start\/[0-9a-f]{32}$/);
+        for (const secret of ['state', 'code_challenge', 'nonce', 'authorize']) expect(opened).not.toContain(secret);
+        const start = await fetch(opened, { redirect: 'manual' });
+        expect(start.status).toBe(302);
+        expect(start.headers.get('cache-control')).toBe('no-store');
+        const to = new URL(start.headers.get('location') as string);
+        expect(to.origin + to.pathname).toBe(`${server.base}/authorize`);
+        const state = to.searchParams.get('state') as string;
+        expect(to.searchParams.get('code_challenge')).toBeTruthy();
+        expect(opened).not.toContain(state);
+        const page = await fetch(`${to.searchParams.get('redirect_uri')}?code=c&state=${state}`);
+        expect(page.status).toBe(200);
+        expect((await login).id).toBe('me');
+      });
+    },
+    15_000,
+  );
+
+  it.skipIf(process.platform !== 'linux')(
+    'opened twice (another local program raced the browser to it): the login stops, and no code is taken',
+    async () => {
+      await withFakeOpener(async (commandLine) => {
+        const store = memoryStore();
+        const login = loginWithBrowser(managerOn(store), { sessionId: 'me', onUrl: () => {} });
+        const failed = rejection(login);
+        const opened = await commandLine();
+        // The other program, first: it learns the login URL...
+        const stolen = new URL((await fetch(opened, { redirect: 'manual' })).headers.get('location') as string);
+        // ...then the user's browser arrives: the login stops.
+        const browser = await fetch(opened, { redirect: 'manual' });
+        expect(browser.status).toBe(409);
+        expect(await browser.text()).toContain('already used');
+        const error = await failed;
+        expect(error.code).toBe('TOKENKEEPER_LOGIN_ABORTED');
+        expect(error.message).toContain('opened twice');
+        // The other program's code, with the right state, comes too late: nothing is redeemed or stored.
+        const before = issued;
+        await fetch(
+          `${stolen.searchParams.get('redirect_uri')}?code=theirs&state=${stolen.searchParams.get('state')}`,
+        ).catch(() => undefined);
+        expect(issued).toBe(before);
+        expect(await sessionKeys(store)).toEqual([]);
+      });
+    },
+    15_000,
+  );
 });
