@@ -28,7 +28,12 @@ export interface WebAuthOptions {
      * At least 32 characters each.
      */
     keys: string[];
-    /** The cookie's name (default `tk_session`; the login in progress uses `<name>_login`). */
+    /**
+     * The cookie's name. Default `__Host-tk_session` when the cookie is `Secure` (a `__Host-`
+     * cookie can be set only by this host over https: no sibling subdomain or network attacker
+     * can plant one), else `tk_session`. The login in progress uses `<name>_login`, and the
+     * browser's binding `<name>_bind` (`__Host-` whenever `Secure`, whatever the name).
+     */
     name?: string;
     /** Default: `Secure` unless the app runs on http on loopback (development). */
     secure?: boolean;
@@ -87,6 +92,11 @@ export function webAuth(manager: SessionManager, options: WebAuthOptions): WebAu
   const o = checkOptions(options);
   const { name, secure, maxAge, origin } = o;
   const loginName = `${name}_login`;
+  // The browser's own random value, in a cookie an attacker cannot plant (`__Host-` on https),
+  // copied into each login cookie: a login cookie works only in the browser it was issued to, so
+  // a login cookie of the attacker's own, planted in a victim's browser with the attacker's
+  // callback, does not sign the victim in as the attacker.
+  const bindName = secure ? `__Host-${name.replace(/^__Host-/, '')}_bind` : `${name}_bind`;
   const signer = new Signer(o.keys);
 
   const cookie = (n: string, value: string, age: number) =>
@@ -160,8 +170,10 @@ export function webAuth(manager: SessionManager, options: WebAuthOptions): WebAu
       ...(o.prompt === undefined ? {} : { prompt: o.prompt }),
       ...(o.extra === undefined ? {} : { extra: o.extra }),
     });
-    const login = toBase64Url(new TextEncoder().encode(JSON.stringify({ s: state, r: returnTo })));
-    return redirect(url, 302, [await signed(loginName, login, LOGIN_MAX_AGE_S)]);
+    const existing = await read(request, bindName);
+    const bind = existing !== undefined && SESSION_ID.test(existing) ? existing : randomId();
+    const login = toBase64Url(new TextEncoder().encode(JSON.stringify({ s: state, r: returnTo, b: bind })));
+    return redirect(url, 302, [await signed(loginName, login, LOGIN_MAX_AGE_S), await signed(bindName, bind, maxAge)]);
   }
 
   async function callback(request: Request): Promise<Response> {
@@ -171,7 +183,8 @@ export function webAuth(manager: SessionManager, options: WebAuthOptions): WebAu
     // returnTo that cannot be a Location, and nothing must be stored for a login that cannot end.
     if (login !== undefined && !samePath(login.r, origin)) login.r = o.defaultReturnTo;
     // The login must have started in this browser: no one else's login completed in it (login CSRF).
-    if (login === undefined || state === null || login.s !== state) {
+    const bind = await read(request, bindName);
+    if (login === undefined || state === null || login.s !== state || bind === undefined || !sameText(bind, login.b)) {
       return page(
         400,
         'Sign-in not recognized',
@@ -246,9 +259,11 @@ function checkOptions(options: WebAuthOptions): Checked {
     if (typeof key !== 'string' || key.length < 32)
       throw fail('each cookie key must be a string of at least 32 characters');
   }
-  const name = c.name ?? 'tk_session';
+  const secure = c.secure ?? !(redirect.protocol === 'http:' && loopback);
+  const name = c.name ?? (secure ? '__Host-tk_session' : 'tk_session');
   if (typeof name !== 'string' || !/^[\w-]{1,64}$/.test(name))
     throw fail('cookie.name must be letters, digits, _ or -');
+  if (name.startsWith('__Host-') && !secure) throw fail('a __Host- cookie name needs a Secure cookie (https)');
   const maxAge = c.maxAgeSeconds ?? DEFAULT_MAX_AGE_S;
   if (!Number.isInteger(maxAge) || maxAge <= 0) throw fail('cookie.maxAgeSeconds must be a positive integer');
   const origin = redirect.origin;
@@ -268,7 +283,7 @@ function checkOptions(options: WebAuthOptions): Checked {
     ...(options.extra === undefined ? {} : { extra: options.extra }),
     keys: c.keys,
     name,
-    secure: c.secure ?? !(redirect.protocol === 'http:' && loopback),
+    secure,
     maxAge,
     origin,
     defaultReturnTo,
@@ -298,14 +313,17 @@ function samePath(path: unknown, origin: string): path is string {
   }
 }
 
-function parseLogin(value: string | undefined): { s: string; r: string } | undefined {
+function parseLogin(value: string | undefined): { s: string; r: string; b: string } | undefined {
   if (value === undefined) return undefined;
   try {
     const v = JSON.parse(new TextDecoder().decode(fromBase64(value) ?? new Uint8Array())) as {
       s?: unknown;
       r?: unknown;
+      b?: unknown;
     };
-    return typeof v.s === 'string' && typeof v.r === 'string' ? { s: v.s, r: v.r } : undefined;
+    return typeof v.s === 'string' && typeof v.r === 'string' && typeof v.b === 'string'
+      ? { s: v.s, r: v.r, b: v.b }
+      : undefined;
   } catch {
     return undefined;
   }
