@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import type { EncryptionOptions } from '../codec/encryption-options.js';
 import { isTokenkeeperError, type TokenkeeperError } from '../errors.js';
 import { SessionManager } from '../session/manager.js';
@@ -242,19 +243,34 @@ export interface RekeyResult {
   keys: number;
   rekeyed: number;
   already: number;
+  /** Records read back with the new key alone (not the old ones) after this run: `rekeyed + already` when all went well. */
+  verified: number;
   failed: number;
 }
 
 /**
  * Re-encrypts every record of the namespace under `encryption.current`. Each record is rewritten
  * atomically (compare-and-set), and one already under the new key is skipped: safe to interrupt
- * and run again.
+ * and run again. Every record counted as done was read back through a store that holds the new
+ * key alone, so the old keys can be dropped once `failed` is 0.
  */
 export async function rekey(c: Common, onProgress?: (done: number, total: number) => void): Promise<RekeyResult> {
   if (c.encryption === undefined) throw usage('rekey needs the old keys (--key) and the new one (--new-key)');
-  const result: RekeyResult = { keys: 0, rekeyed: 0, already: 0, failed: 0 };
-  const current = c.encryption.current;
+  const result: RekeyResult = { keys: 0, rekeyed: 0, already: 0, verified: 0, failed: 0 };
+  const { current, keys, context } = c.encryption;
+  if (Object.keys(keys).length < 2) throw usage('rekey needs the old keys (--key) beside the new one (--new-key)');
   return withStore(c, async (store, raw) => {
+    const newOnly = withKeys(raw, {
+      keys: { [current]: keys[current] as EncryptionOptions['keys'][string] },
+      current,
+      ...(context === undefined ? {} : { context }),
+    });
+    const readsBack = async (key: string, expected: StoreRecord | undefined): Promise<boolean> => {
+      const entry = await newOnly.get(key);
+      return (
+        entry !== undefined && (expected === undefined || JSON.stringify(entry.value) === JSON.stringify(expected))
+      );
+    };
     const prefix = `${c.namespace}:`;
     if (onProgress) onProgress(0, await countKeys(raw, prefix));
     for await (const key of raw.keys(prefix)) {
@@ -263,7 +279,9 @@ export async function rekey(c: Common, onProgress?: (done: number, total: number
         const entry = await raw.get(key);
         if (entry === undefined) continue;
         if (entry.value.tk === 1 && entry.value.kid === current) {
+          if (!(await readsBack(key, undefined))) throw new Error('not readable with the new key');
           result.already++;
+          result.verified++;
           continue;
         }
         const plain = await store.get(key);
@@ -273,7 +291,9 @@ export async function rekey(c: Common, onProgress?: (done: number, total: number
           ifVersion: entry.version,
           ...(ttlMs === undefined ? {} : { ttlMs }),
         });
+        if (!(await readsBack(key, plain.value))) throw new Error('not readable with the new key');
         result.rekeyed++;
+        result.verified++;
       } catch {
         result.failed++;
       } finally {
@@ -294,21 +314,7 @@ export interface Check {
 export async function doctor(c: Common): Promise<Check[]> {
   const checks: Check[] = [];
   const url = new URL(c.store);
-  if (url.protocol === 'file:') {
-    const { defaultStorePath } = await import('../store/file/index.js');
-    const path = decodeURIComponent(url.pathname) || defaultStorePath();
-    try {
-      const s = await stat(path);
-      const mode = s.mode & 0o777;
-      checks.push({
-        check: 'file permissions',
-        ok: (mode & 0o077) === 0,
-        detail: `${path} is ${mode.toString(8).padStart(4, '0')}${(mode & 0o077) === 0 ? '' : ': other users can read it; chmod 700'}`,
-      });
-    } catch (error) {
-      checks.push({ check: 'file permissions', ok: false, detail: `${path}: ${(error as Error).message}` });
-    }
-  }
+  if (url.protocol === 'file:') checks.push(await folderCheck(url));
   try {
     await withStore(c, async (_store, raw) => {
       const key = `${c.namespace}:doctor:${randomBytes(6).toString('hex')}`;
@@ -379,6 +385,43 @@ export async function doctor(c: Common): Promise<Check[]> {
   }
   if (c.issuer !== undefined) checks.push(...(await serverChecks(c.issuer)));
   return checks;
+}
+
+/**
+ * The permissions of the folder the file store of `url` uses (the default folder for `file:`, and
+ * `apps/<namespace>` in it with a namespace), as the store itself judges them. Advice to chmod is
+ * given only for a folder that holds nothing but the store's own files: any other folder (a home,
+ * `/tmp`, a project) is not the store's to change, so the advice is to give the store its own.
+ */
+async function folderCheck(url: URL): Promise<Check> {
+  const { storeDir } = await import('../store/file/index.js');
+  const path = decodeURIComponent(url.pathname);
+  const namespace = url.searchParams.get('namespace') ?? undefined;
+  const dir = storeDir({ ...(path === '' || path === '/' ? {} : { path }), namespace }, 'doctor');
+  const check = 'file permissions';
+  let s: Stats;
+  try {
+    s = await stat(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { check, ok: true, detail: `${dir} does not exist yet (the store makes it, mode 0700, on first use)` };
+    }
+    return { check, ok: false, detail: `${dir}: ${(error as Error).message}` };
+  }
+  const mode = (s.mode & 0o777).toString(8).padStart(4, '0');
+  const uid = process.getuid?.();
+  const foreign = uid !== undefined && s.uid !== uid;
+  if (process.platform === 'win32' || (!foreign && (s.mode & 0o077) === 0)) {
+    return { check, ok: true, detail: `${dir} is ${mode}` };
+  }
+  const problem = foreign ? `is owned by another user (uid ${s.uid})` : `is ${mode}: other users can read it`;
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  const storeOnly = entries.every((e) => /^(.+\.(json|lock)|\.tmp-[0-9a-f]+|apps)$/.test(e));
+  const advice =
+    !foreign && storeOnly
+      ? `chmod 700 ${dir}`
+      : 'the store refuses it: give the store a folder of its own (a path that does not exist yet, which it makes 0700)';
+  return { check, ok: false, detail: `${dir} ${problem}; ${advice}` };
 }
 
 /** A lock as the doctor shows it: when its lease ends, by this machine's clock. */

@@ -197,7 +197,7 @@ program
       c,
       result,
       () =>
-        `${result.keys} records: ${result.rekeyed} re-encrypted, ${result.already} already under the new key, ${result.failed} failed`,
+        `${result.keys} records: ${result.rekeyed} re-encrypted, ${result.already} already under the new key, ${result.verified} read back with the new key alone, ${result.failed} failed`,
     );
     if (result.failed > 0) process.exitCode = EXIT.key;
   });
@@ -215,22 +215,32 @@ program
       process.exitCode = checks.some((k) => k.check === 'store' && !k.ok) ? EXIT.unavailable : EXIT.failed;
   });
 
-program.parseAsync(process.argv).catch((error: unknown) => {
-  const json = program.opts<GlobalOptions>().json === true;
-  const code =
-    error instanceof UsageError || isTokenkeeperError(error, 'TOKENKEEPER_INVALID_ARGUMENT')
-      ? EXIT.usage
-      : isTokenkeeperError(error, 'TOKENKEEPER_DECRYPT_FAILED')
-        ? EXIT.key
-        : isTokenkeeperError(error, 'TOKENKEEPER_STORE_UNAVAILABLE') ||
-            isTokenkeeperError(error, 'TOKENKEEPER_DISCOVERY_FAILED')
-          ? EXIT.unavailable
-          : EXIT.failed;
-  const message = (error as Error).message ?? String(error);
-  process.stderr.write(
-    json
-      ? `${JSON.stringify({ error: message, code: (error as { code?: string }).code })}\n`
-      : `tokenkeeper: ${message}\n`,
-  );
-  process.exitCode = code;
-});
+/**
+ * Once the command is done, its exit code is set and nothing of it is left to wait for: stores
+ * close within a bound. Should a client library still hold a handle (one that keeps
+ * reconnecting), the command ends anyway, with its code, instead of hanging on.
+ */
+const exitSoon = () => setTimeout(() => process.exit(), 5_000).unref();
+
+program
+  .parseAsync(process.argv)
+  .catch((error: unknown) => {
+    const json = program.opts<GlobalOptions>().json === true;
+    const code =
+      error instanceof UsageError || isTokenkeeperError(error, 'TOKENKEEPER_INVALID_ARGUMENT')
+        ? EXIT.usage
+        : isTokenkeeperError(error, 'TOKENKEEPER_DECRYPT_FAILED')
+          ? EXIT.key
+          : isTokenkeeperError(error, 'TOKENKEEPER_STORE_UNAVAILABLE') ||
+              isTokenkeeperError(error, 'TOKENKEEPER_DISCOVERY_FAILED')
+            ? EXIT.unavailable
+            : EXIT.failed;
+    const message = (error as Error).message ?? String(error);
+    process.stderr.write(
+      json
+        ? `${JSON.stringify({ error: message, code: (error as { code?: string }).code })}\n`
+        : `tokenkeeper: ${message}\n`,
+    );
+    process.exitCode = code;
+  })
+  .finally(exitSoon);

@@ -13,7 +13,8 @@ export async function openStoreUrl(url: string): Promise<Store> {
   try {
     parsed = new URL(url);
   } catch {
-    throw usage(`${JSON.stringify(url)} is not a store URL`);
+    // Not echoed: a mistyped URL may still hold a password.
+    throw usage('the store is not a URL: give file:[path], sqlite:path, redis://host:port or postgres://host/db');
   }
   const namespace = parsed.searchParams.get('namespace') ?? undefined;
   const ns = namespace === undefined ? {} : { namespace };
@@ -68,7 +69,16 @@ export function parseKeys(keys: string[], context: string | undefined): Encrypti
     const colon = k.indexOf(':');
     if (colon <= 0) throw usage('a key is given as <id>:<base64 of 32 bytes>, such as k1:3q2+7w...');
     const id = k.slice(0, colon);
-    out[id] = k.slice(colon + 1);
+    const secret = k.slice(colon + 1);
+    // A later key of the same id would silently replace an earlier one: for `rekey`, the old key
+    // would replace the new one, every record would look "already under the new key", and the
+    // operator would drop the only key that reads them.
+    if (Object.hasOwn(out, id) && out[id] !== secret) {
+      throw usage(
+        `two different keys have the id ${JSON.stringify(id)}: every key needs an id of its own (a new key for rekey, such as k2, too)`,
+      );
+    }
+    out[id] = secret;
     current ??= id;
   }
   try {

@@ -28,7 +28,12 @@ export interface WebAuthOptions {
      * At least 32 characters each.
      */
     keys: string[];
-    /** The cookie's name (default `tk_session`; the login in progress uses `<name>_login`). */
+    /**
+     * The cookie's name. Default `__Host-tk_session` when the cookie is `Secure` (a `__Host-`
+     * cookie can be set only by this host over https: no sibling subdomain or network attacker
+     * can plant one), else `tk_session`. The login in progress uses `<name>_login`, and the
+     * browser's binding `<name>_bind` (`__Host-` whenever `Secure`, whatever the name).
+     */
     name?: string;
     /** Default: `Secure` unless the app runs on http on loopback (development). */
     secure?: boolean;
@@ -39,6 +44,12 @@ export interface WebAuthOptions {
   defaultReturnTo?: string;
   /** Where the browser goes after a logout (default `/`). */
   afterLogout?: string;
+  /**
+   * Told what went wrong when a sign-in route fails. The visitor sees only a generic page with
+   * `reference` (a store's host or an error's text is none of their business); log the error with
+   * it, so support can find the details from what the user reports. Default: `console.error`.
+   */
+  onError?: (error: unknown, context: { reference: string; route: 'login' | 'callback' | 'logout' }) => void;
 }
 
 export interface WebAuth {
@@ -58,6 +69,14 @@ const DEFAULT_MAX_AGE_S = 14 * 24 * 3600;
 const LOGIN_MAX_AGE_S = 600;
 const SESSION_ID = /^[\w-]{43}$/;
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+/** Failures of the server's answer to this one login (not of the app): the visitor may just start again. */
+const ANSWER_PROBLEMS = new Set([
+  'TOKENKEEPER_INVALID_GRANT',
+  'TOKENKEEPER_AUTHORIZATION_RESPONSE',
+  'TOKENKEEPER_ID_TOKEN',
+  'TOKENKEEPER_INVALID_REQUEST',
+  'TOKENKEEPER_INVALID_SCOPE',
+]);
 
 /**
  * The neutral web handlers of `manager`'s sign-in: see {@link WebAuth}.
@@ -73,6 +92,11 @@ export function webAuth(manager: SessionManager, options: WebAuthOptions): WebAu
   const o = checkOptions(options);
   const { name, secure, maxAge, origin } = o;
   const loginName = `${name}_login`;
+  // The browser's own random value, in a cookie an attacker cannot plant (`__Host-` on https),
+  // copied into each login cookie: a login cookie works only in the browser it was issued to, so
+  // a login cookie of the attacker's own, planted in a victim's browser with the attacker's
+  // callback, does not sign the victim in as the attacker.
+  const bindName = secure ? `__Host-${name.replace(/^__Host-/, '')}_bind` : `${name}_bind`;
   const signer = new Signer(o.keys);
 
   const cookie = (n: string, value: string, age: number) =>
@@ -94,67 +118,109 @@ export function webAuth(manager: SessionManager, options: WebAuthOptions): WebAu
     return manager.get(id);
   };
 
+  /**
+   * A failure page for the visitor: what they can do about it, and a reference that finds the
+   * details in the server's log. Never the error's own message: a store error names hosts and
+   * ports, and an unexpected one may say anything.
+   */
+  const failure = (route: 'login' | 'callback' | 'logout', error: unknown): Response => {
+    const reference = toBase64Url(crypto.getRandomValues(new Uint8Array(6)));
+    try {
+      o.onError(error, { reference, route });
+    } catch {}
+    const code = (error as { code?: unknown } | undefined)?.code;
+    const again = 'if it keeps failing, give this reference to the site’s support';
+    const [status, title, text] =
+      code === 'TOKENKEEPER_ACCESS_DENIED'
+        ? [403, 'Sign-in declined', 'The sign-in was declined or cancelled. Start again to sign in.']
+        : code === 'TOKENKEEPER_LOGIN_STATE'
+          ? [400, 'Sign-in not recognized', 'This sign-in was already used or took too long. Start again.']
+          : typeof code === 'string' && ANSWER_PROBLEMS.has(code)
+            ? [400, 'Sign-in failed', `This sign-in could not be completed. Start again; ${again}.`]
+            : [
+                500,
+                route === 'logout' ? 'Sign-out failed' : 'Sign-in failed',
+                `Something went wrong on our side. Try again in a moment; ${again}.`,
+              ];
+    // A failed callback ends its login: the browser starts the next one afresh.
+    return page(status, title, `${text} Reference: ${reference}.`, route === 'callback' ? [cleared(loginName)] : []);
+  };
+  const guarded =
+    (route: 'login' | 'callback' | 'logout', handler: (request: Request) => Promise<Response>) =>
+    (request: Request): Promise<Response> =>
+      handler(request).catch((error: unknown) => failure(route, error));
+
   return {
     origin,
     sessionFor,
+    login: guarded('login', login),
+    callback: guarded('callback', callback),
+    logout: guarded('logout', logout),
+  };
 
-    async login(request) {
-      const returnTo = new URL(request.url, origin).searchParams.get('returnTo') ?? o.defaultReturnTo;
-      if (!samePath(returnTo, origin)) {
-        return page(400, 'Not a page of this site', 'returnTo must be a path on this site, such as /account.');
-      }
-      const { url, state } = await manager.authorize({
-        redirectUri: o.redirectUri,
-        scope: o.scope,
-        sessionId: randomId(), // a new id at every login: no session fixation
-        ...(o.prompt === undefined ? {} : { prompt: o.prompt }),
-        ...(o.extra === undefined ? {} : { extra: o.extra }),
-      });
-      const login = toBase64Url(new TextEncoder().encode(JSON.stringify({ s: state, r: returnTo })));
-      return redirect(url, 302, [await signed(loginName, login, LOGIN_MAX_AGE_S)]);
-    },
+  async function login(request: Request): Promise<Response> {
+    const returnTo = new URL(request.url, origin).searchParams.get('returnTo') ?? o.defaultReturnTo;
+    if (!samePath(returnTo, origin)) {
+      return page(400, 'Not a page of this site', 'returnTo must be a path on this site, such as /account.');
+    }
+    const { url, state } = await manager.authorize({
+      redirectUri: o.redirectUri,
+      scope: o.scope,
+      sessionId: randomId(), // a new id at every login: no session fixation
+      ...(o.prompt === undefined ? {} : { prompt: o.prompt }),
+      ...(o.extra === undefined ? {} : { extra: o.extra }),
+    });
+    const existing = await read(request, bindName);
+    const bind = existing !== undefined && SESSION_ID.test(existing) ? existing : randomId();
+    const login = toBase64Url(new TextEncoder().encode(JSON.stringify({ s: state, r: returnTo, b: bind })));
+    return redirect(url, 302, [await signed(loginName, login, LOGIN_MAX_AGE_S), await signed(bindName, bind, maxAge)]);
+  }
 
-    async callback(request) {
-      const state = new URL(request.url, origin).searchParams.get('state');
-      const login = parseLogin(await read(request, loginName));
-      // The login must have started in this browser: no one else's login completed in it (login CSRF).
-      if (login === undefined || state === null || login.s !== state) {
-        return page(
-          400,
-          'Sign-in not recognized',
-          'This sign-in did not start in this browser, or took too long. Start again.',
-          [cleared(loginName)],
-        );
-      }
-      let session: Session;
-      try {
-        session = await manager.callback(request);
-      } catch (error) {
-        const code = (error as { code?: string }).code;
-        const message = error instanceof TokenkeeperError ? error.message : 'The sign-in failed.';
-        return page(code === 'TOKENKEEPER_ACCESS_DENIED' ? 403 : 400, 'Sign-in failed', message, [cleared(loginName)]);
-      }
+  async function callback(request: Request): Promise<Response> {
+    const state = new URL(request.url, origin).searchParams.get('state');
+    const login = parseLogin(await read(request, loginName));
+    // Checked again before the code is redeemed: a login cookie of an older version may carry a
+    // returnTo that cannot be a Location, and nothing must be stored for a login that cannot end.
+    if (login !== undefined && !samePath(login.r, origin)) login.r = o.defaultReturnTo;
+    // The login must have started in this browser: no one else's login completed in it (login CSRF).
+    const bind = await read(request, bindName);
+    if (login === undefined || state === null || login.s !== state || bind === undefined || !sameText(bind, login.b)) {
+      return page(
+        400,
+        'Sign-in not recognized',
+        'This sign-in did not start in this browser, or took too long. Start again.',
+        [cleared(loginName)],
+      );
+    }
+    const session = await manager.callback(request);
+    try {
+      const response = redirect(login.r, 302, [await signed(name, session.id, maxAge), cleared(loginName)]);
       // A session this browser had before is over: its tokens are not left behind in the store.
       const previous = await sessionFor(request).catch(() => undefined);
       if (previous !== undefined && previous.id !== session.id) await previous.logout().catch(() => {});
-      return redirect(login.r, 302, [await signed(name, session.id, maxAge), cleared(loginName)]);
-    },
+      return response;
+    } catch (error) {
+      // The browser will never hold this session's cookie: revoke and delete it rather than
+      // leave its refresh token in the store, unowned.
+      await session.logout({ revoke: true }).catch(() => {});
+      throw error;
+    }
+  }
 
-    async logout(request) {
-      if (request.method !== 'POST') {
-        return page(405, 'Use the sign-out button', 'Signing out takes a POST from this site.', [], { allow: 'POST' });
-      }
-      // Only the app's own pages may sign a user out (no cross-site logout).
-      const from = request.headers.get('origin');
-      const site = request.headers.get('sec-fetch-site');
-      if (from === null ? site !== 'same-origin' : from !== origin) {
-        return page(403, 'Not from this site', 'Signing out must come from a page of this site.');
-      }
-      const session = await sessionFor(request).catch(() => undefined);
-      if (session !== undefined) await session.logout({ revoke: true }).catch(() => {});
-      return redirect(o.afterLogout, 303, [cleared(name)]);
-    },
-  };
+  async function logout(request: Request): Promise<Response> {
+    if (request.method !== 'POST') {
+      return page(405, 'Use the sign-out button', 'Signing out takes a POST from this site.', [], { allow: 'POST' });
+    }
+    // Only the app's own pages may sign a user out (no cross-site logout).
+    const from = request.headers.get('origin');
+    const site = request.headers.get('sec-fetch-site');
+    if (from === null ? site !== 'same-origin' : from !== origin) {
+      return page(403, 'Not from this site', 'Signing out must come from a page of this site.');
+    }
+    const session = await sessionFor(request).catch(() => undefined);
+    if (session !== undefined) await session.logout({ revoke: true }).catch(() => {});
+    return redirect(o.afterLogout, 303, [cleared(name)]);
+  }
 }
 
 interface Checked {
@@ -169,6 +235,7 @@ interface Checked {
   origin: string;
   defaultReturnTo: string;
   afterLogout: string;
+  onError: NonNullable<WebAuthOptions['onError']>;
 }
 
 function checkOptions(options: WebAuthOptions): Checked {
@@ -192,9 +259,11 @@ function checkOptions(options: WebAuthOptions): Checked {
     if (typeof key !== 'string' || key.length < 32)
       throw fail('each cookie key must be a string of at least 32 characters');
   }
-  const name = c.name ?? 'tk_session';
+  const secure = c.secure ?? !(redirect.protocol === 'http:' && loopback);
+  const name = c.name ?? (secure ? '__Host-tk_session' : 'tk_session');
   if (typeof name !== 'string' || !/^[\w-]{1,64}$/.test(name))
     throw fail('cookie.name must be letters, digits, _ or -');
+  if (name.startsWith('__Host-') && !secure) throw fail('a __Host- cookie name needs a Secure cookie (https)');
   const maxAge = c.maxAgeSeconds ?? DEFAULT_MAX_AGE_S;
   if (!Number.isInteger(maxAge) || maxAge <= 0) throw fail('cookie.maxAgeSeconds must be a positive integer');
   const origin = redirect.origin;
@@ -206,6 +275,7 @@ function checkOptions(options: WebAuthOptions): Checked {
   ] as const) {
     if (!samePath(path, origin)) throw fail(`${what} must be a path on this site, such as /`);
   }
+  if (options.onError !== undefined && typeof options.onError !== 'function') throw fail('onError must be a function');
   return {
     redirectUri: redirect.href,
     scope: options.scope ?? 'openid offline_access',
@@ -213,19 +283,29 @@ function checkOptions(options: WebAuthOptions): Checked {
     ...(options.extra === undefined ? {} : { extra: options.extra }),
     keys: c.keys,
     name,
-    secure: c.secure ?? !(redirect.protocol === 'http:' && loopback),
+    secure,
     maxAge,
     origin,
     defaultReturnTo,
     afterLogout,
+    onError:
+      options.onError ??
+      ((error, { reference, route }) =>
+        console.error(`tokenkeeper: sign-in ${route} failed (reference ${reference}):`, error)),
   };
 }
 
-/** A path of this site only: `/x`, never `//evil.example`, `/\evil.example` or another origin. */
+/**
+ * A path of this site only: `/x`, never `//evil.example`, `/\evil.example` or another origin; and
+ * only what a `Location` header carries as it is: visible ASCII. Anything else (`/€`, `/。evil`, a
+ * space, a control character, DEL) fails as a header value, or is rewritten differently by each
+ * client, so it is refused at login, before anything is stored; a path with such characters is
+ * given percent-encoded.
+ */
 function samePath(path: unknown, origin: string): path is string {
   if (typeof path !== 'string' || !path.startsWith('/') || path.startsWith('//') || path.startsWith('/\\'))
     return false;
-  if (/[\u0000-\u001f\\]/.test(path)) return false;
+  if (!/^[\x21-\x7e]+$/.test(path) || path.includes('\\')) return false;
   try {
     return new URL(path, origin).origin === origin;
   } catch {
@@ -233,14 +313,17 @@ function samePath(path: unknown, origin: string): path is string {
   }
 }
 
-function parseLogin(value: string | undefined): { s: string; r: string } | undefined {
+function parseLogin(value: string | undefined): { s: string; r: string; b: string } | undefined {
   if (value === undefined) return undefined;
   try {
     const v = JSON.parse(new TextDecoder().decode(fromBase64(value) ?? new Uint8Array())) as {
       s?: unknown;
       r?: unknown;
+      b?: unknown;
     };
-    return typeof v.s === 'string' && typeof v.r === 'string' ? { s: v.s, r: v.r } : undefined;
+    return typeof v.s === 'string' && typeof v.r === 'string' && typeof v.b === 'string'
+      ? { s: v.s, r: v.r, b: v.b }
+      : undefined;
   } catch {
     return undefined;
   }

@@ -45,7 +45,7 @@ describe('webAuth login', () => {
   it('marks cookies Secure when the app is on https', async () => {
     const a = webAuth(manager(), { redirectUri: 'https://app.example/auth/callback', cookie: { keys: [KEY] } });
     const response = await a.login(new Request('https://app.example/auth/login'));
-    expect(cookieOf(response, 'tk_session_login')).toContain('; Secure');
+    expect(cookieOf(response, '__Host-tk_session_login')).toContain('; Secure'); // and __Host- by default
   });
 });
 

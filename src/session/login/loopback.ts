@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TokenkeeperError } from '../../errors.js';
@@ -18,6 +19,12 @@ export interface LoginWithBrowserOptions
   /**
    * How the user gets to the login page: `true` (default) opens the system browser, `false`
    * opens nothing (give `onUrl` to print the URL), or a function that opens it your way.
+   *
+   * The system browser is opened on a one-time local address (`http://127.0.0.1:<port>/start/<random>`)
+   * that redirects to the login page, so the login URL (its state and PKCE challenge) is on no
+   * command line; if that address is opened twice, another program raced the browser to it and
+   * the login stops with `TOKENKEEPER_LOGIN_ABORTED`. A function gets the login URL itself: do not
+   * put it on a command line of your own.
    */
   open?: boolean | ((url: string) => unknown);
   /** Called with the login URL before the browser opens: print it for users whose browser does not. */
@@ -73,10 +80,40 @@ export async function loginWithBrowser(
   });
   let state: string | undefined;
   let taken = false;
+  /**
+   * The system browser is opened on this one-time local address, which redirects to the
+   * authorization URL: a command line is readable by every local user, and the authorization
+   * URL's state and code challenge are what another local program would need to complete this
+   * login with a code of its own.
+   */
+  const startPath = `/start/${randomBytes(16).toString('hex')}`;
+  let authorizationUrl: string | undefined;
+  let started = false;
+  /** The redemption of the one callback, once it arrived; settles after any clean-up of its own. */
+  let redeeming: Promise<void> | undefined;
+  /** Why the caller stopped waiting (an abort), if it did. */
+  let gaveUp: unknown;
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', `http://${host}`);
     // Only the browser on this machine, talking to this listener by its address (no DNS rebinding).
     if (req.headers.host !== host) return page(res, 400, 'Wrong host', 'This listener answers 127.0.0.1 only.');
+    if (req.method === 'GET' && url.pathname === startPath && authorizationUrl !== undefined) {
+      if (!started) {
+        started = true;
+        res.writeHead(302, {
+          location: authorizationUrl,
+          'cache-control': 'no-store',
+          'referrer-policy': 'no-referrer',
+        });
+        return res.end();
+      }
+      // Opened twice: the start address was on a command line, and another program on this
+      // machine may have taken the login to send its own code back. Nothing of it is trusted.
+      giveUp(
+        aborted('link was opened twice (another program on this machine may have used it); start the login again'),
+      );
+      return page(res, 409, 'Login stopped', 'This login link was already used. Start the login again.');
+    }
     if (req.method !== 'GET' || url.pathname !== callbackPath) {
       return page(res, 404, 'Not found', 'This address only receives a login callback.');
     }
@@ -84,38 +121,63 @@ export async function loginWithBrowser(
       return page(res, 400, 'Not this login', 'This callback does not belong to the login in progress.');
     }
     if (taken) return page(res, 409, 'Already done', 'This login has already completed. You can close this window.');
+    if (gaveUp !== undefined) return page(res, 409, 'Login stopped', 'This login was stopped. Start it again.');
     taken = true;
-    manager.callback(url).then(
-      (session) => {
-        page(res, 200, 'Signed in', 'You are signed in. You can close this window and return to the application.');
-        finish({ session });
-      },
-      (error: unknown) => {
-        const message = error instanceof TokenkeeperError ? error.message : 'The login failed.';
-        page(res, 400, 'Sign-in failed', message);
-        finish({ error });
-      },
-    );
+    redeeming = manager
+      .callback(url)
+      .then(
+        async (session) => {
+          if (gaveUp !== undefined) {
+            // Nobody will use this session: revoke and delete it, so no refresh token is left behind.
+            await session.logout({ revoke: true }).catch(() => {});
+            page(res, 400, 'Sign-in stopped', 'The application stopped waiting for this login. Start it again there.');
+            return;
+          }
+          page(res, 200, 'Signed in', 'You are signed in. You can close this window and return to the application.');
+          finish({ session });
+        },
+        (error: unknown) => {
+          const message = error instanceof TokenkeeperError ? error.message : 'The login failed.';
+          page(res, 400, 'Sign-in failed', message);
+          finish({ error });
+        },
+      )
+      .catch(() => {});
   });
 
-  const timer = setTimeout(() => finish({ error: aborted(`timed out after ${timeoutMs} ms`) }), timeoutMs);
-  const onAbort = () => finish({ error: aborted('was aborted') });
+  const giveUp = (error: unknown) => {
+    gaveUp ??= error;
+    finish({ error });
+  };
+  // A timeout that comes while the code is being redeemed lets the redemption (bounded by the
+  // request timeouts) decide: the user did finish. An abort does not wait, and what the
+  // redemption stores then is revoked and deleted (above) before the login rejects.
+  const timer = setTimeout(() => {
+    if (redeeming === undefined) giveUp(aborted(`timed out after ${timeoutMs} ms`));
+  }, timeoutMs);
+  const onAbort = () => giveUp(aborted('was aborted'));
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const started = await manager.authorize({
+    const login = await manager.authorize({
       redirectUri,
       ...pick(options, ['scope', 'sessionId', 'prompt', 'loginHint', 'extra', 'par']),
     });
-    state = started.state;
-    onUrl?.(started.url);
-    if (typeof open === 'function') await open(started.url);
-    else if (open) openBrowser(started.url, onUrl === undefined);
+    state = login.state;
+    authorizationUrl = login.url;
+    onUrl?.(login.url);
+    // A function of the app's own gets the URL in this process; a command line gets the start address.
+    if (typeof open === 'function') await open(login.url);
+    else if (open) openBrowser(`http://${host}${startPath}`, onUrl === undefined);
     const { session, error } = await outcome;
     if (error !== undefined) throw error;
     return session as Session;
+  } catch (error) {
+    gaveUp ??= error; // a failure of our own (authorize, open): a callback still coming is cleaned up
+    throw error;
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
+    await redeeming; // never rejects; nothing it stored is left behind once the login has settled
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();

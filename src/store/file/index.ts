@@ -84,7 +84,7 @@ export function defaultStorePath(
 }
 
 /** The folder of a store with these options: `path`, and `apps/<namespace>` in it. */
-function storeDir(options: FileStoreOptions, factory: string): string {
+export function storeDir(options: FileStoreOptions, factory: string): string {
   const { namespace, alias: app } = namespaceOrAlias<string>(options, 'app', factory);
   return resolve(
     namespace !== undefined
@@ -371,7 +371,7 @@ async function prepareDirectory(dir: string): Promise<void> {
       throw new TokenkeeperError(
         'TOKENKEEPER_INSECURE_PERMISSIONS',
         `The file store directory ${dir} is ${uid !== undefined && st.uid !== uid ? 'owned by another user' : `mode ${(st.mode & 0o777).toString(8)}`}; ` +
-          'tokens must not be readable by other users. Use a directory of your own with mode 700 (chmod 700), or a path that does not exist yet.',
+          'tokens must not be readable by other users. Give the store a directory of its own: a path that does not exist yet (the store makes it, mode 700), or an empty one only you can enter (mode 700).',
       );
     }
   }

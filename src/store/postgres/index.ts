@@ -461,13 +461,29 @@ export function postgresStore(
       closed = true;
       watchers.clear();
       lockWaiters.clear();
-      await listener?.end().catch(() => {});
-      if (owned) await pool.end().catch(() => {});
+      // Bounded: during an outage end() waits for connections still being made or queried
+      // (up to their own timeouts); close() settles anyway, and those end as their timeouts fire.
+      await settleWithin(CLOSE_WAIT_MS, [listener?.end(), owned ? pool.end() : undefined]);
     },
   };
 }
 
 const ignore = () => {};
+
+/** How long `close()` waits for the pool and the LISTEN connection to end. */
+const CLOSE_WAIT_MS = 2_000;
+
+async function settleWithin(ms: number, work: (Promise<unknown> | undefined)[]): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.all(work.map((p) => p?.catch(ignore))),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+      (timer as { unref?: () => void }).unref?.();
+    }),
+  ]);
+  clearTimeout(timer);
+}
 const listened = new WeakSet<pg.Pool>();
 
 /**

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { redactedCause, TokenkeeperError } from '../../errors.js';
+import { describeServer } from '../kit/describe.js';
 import { assertValidKey, assertValidPrefix, namespaceOrAlias } from '../kit/keys.js';
 import { createLease } from '../kit/lease.js';
 import type { HeldLock } from '../kit/liveness.js';
@@ -29,7 +30,10 @@ import type {
 } from '../types.js';
 
 /** The ioredis client or cluster a store uses: anything with these commands. */
-type RedisLike = Pick<Redis, 'get' | 'set' | 'del' | 'eval' | 'evalsha' | 'scan' | 'quit' | 'status' | 'config'> & {
+type RedisLike = Pick<
+  Redis,
+  'get' | 'set' | 'del' | 'eval' | 'evalsha' | 'scan' | 'quit' | 'disconnect' | 'status' | 'config'
+> & {
   /** A new connection with the same options (ioredis `Redis` and `Cluster` have it): the subscriber. */
   duplicate?: (override?: Partial<RedisOptions>) => Redis;
   nodes?: (role?: 'master') => RedisLike[];
@@ -247,7 +251,7 @@ export function redisStore(options: RedisStoreOptions): Store {
     client = options.client as RedisLike;
   }
   const where = (() => {
-    if (owned) return (options.url as string).replace(/\/\/[^@/]*@/, '//');
+    if (owned) return describeServer(options.url as string);
     const o = (client as { options?: { host?: string; port?: number } }).options;
     return o?.host ? `redis://${o.host}:${o.port ?? 6379}` : 'redis';
   })();
@@ -484,10 +488,33 @@ export function redisStore(options: RedisStoreOptions): Store {
       closed = true;
       watchers.clear();
       lockWaiters.clear();
-      await subscriber?.quit().catch(() => {});
-      if (owned) await client.quit().catch(() => {});
+      await Promise.all([subscriber === undefined ? undefined : shut(subscriber), owned ? shut(client) : undefined]);
     },
   };
+}
+
+/** How long `close()` lets a connected client finish its commands (QUIT) before cutting it. */
+const QUIT_WAIT_MS = 1_000;
+
+/**
+ * Closes a client within a bound, whatever the state of the server. QUIT lets commands in flight
+ * finish, but it fails at once on a disconnected client (no offline queue) or waits forever in a
+ * queue (the subscriber's), while ioredis keeps reconnecting in the background, which keeps a
+ * process alive: an app's graceful shutdown, or the CLI, would hang through an outage. So QUIT
+ * only a ready client, briefly, and then always disconnect(), which stops the reconnecting.
+ */
+async function shut(client: Pick<RedisLike, 'quit' | 'disconnect' | 'status'>): Promise<void> {
+  if (client.status === 'ready') {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      client.quit().catch(() => {}),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, QUIT_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+  if (client.status !== 'end') client.disconnect();
 }
 
 function corrupt(key: string, where: string, what: string): TokenkeeperError {
