@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { defineConfig } from 'tsup';
 
 /**
@@ -31,4 +32,22 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   splitting: true,
+  onSuccess: dropBareChunkImports,
 });
+
+/**
+ * esbuild's code splitting writes `import "./chunk-X.js";` for chunks an entry reaches only to
+ * keep evaluation order. The package is `sideEffects: false`, so app bundlers drop those imports
+ * anyway, and esbuild warns about each (`ignored-bare-import`) when the package is linked rather
+ * than installed. Nothing in them runs for its effect: every chunk whose exports a file uses is
+ * imported by name. Emptied in place (the line stays, so the source maps still match).
+ */
+async function dropBareChunkImports(): Promise<void> {
+  for (const file of await readdir('dist')) {
+    if (!file.endsWith('.js')) continue;
+    const path = `dist/${file}`;
+    const text = await readFile(path, 'utf8');
+    const stripped = text.replace(/^import "\.\/chunk-[A-Z0-9]+\.js";$/gm, '');
+    if (stripped !== text) await writeFile(path, stripped);
+  }
+}

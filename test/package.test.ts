@@ -1,15 +1,21 @@
 // Runs against the built package (npm test builds first), as a user would import it.
 
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error: a plain .mjs script, typed by its JSDoc
+import { packedApp } from '../scripts/packed-app.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-const built = existsSync(join(root, 'dist/index.js'));
+// npm test builds first; run alone on a fresh clone, the file builds the package itself rather
+// than skip (a skipped package test would pass a package nobody checked).
+if (!existsSync(join(root, 'dist/index.js')) || !existsSync(join(root, 'dist/browser/tokenkeeper.js'))) {
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
+}
 
 describe('package.json#exports', () => {
   it('every subpath has its entry file, and the README documents it', () => {
@@ -25,7 +31,7 @@ describe('package.json#exports', () => {
   });
 });
 
-describe.skipIf(!built)('the built package', () => {
+describe('the built package', () => {
   it('keeps node: imports out of the core (browser-safe) entry and its chunks', () => {
     const seen = new Set<string>();
     const visit = (file: string) => {
@@ -49,12 +55,17 @@ describe.skipIf(!built)('the built package', () => {
 
   it('loads every subpath export through ESM import and CommonJS require', () => {
     for (const [subpath, target] of Object.entries(pkg.exports as Record<string, unknown>)) {
-      if (subpath === './package.json' || subpath === './browser') continue;
+      if (subpath === './package.json') continue;
       const name = subpath === '.' ? 'tokenkeeper' : `tokenkeeper/${subpath.slice(2)}`;
-      const t = target as { import: string; require: string; types: string };
-      expect(existsSync(join(root, t.import)), t.import).toBe(true);
-      expect(existsSync(join(root, t.require)), t.require).toBe(true);
-      expect(existsSync(join(root, t.types)), t.types).toBe(true);
+      type Condition = { types: string; default: string };
+      const t = target as { import: Condition; require: Condition };
+      for (const file of [t.import.types, t.import.default, t.require.types, t.require.default]) {
+        expect(existsSync(join(root, file)), file).toBe(true);
+      }
+      // Each condition's types describe its own format (a .d.cts for require).
+      expect(t.import.types).toMatch(/\.d\.ts$/);
+      expect(t.require.types).toMatch(/\.d\.cts$/);
+      if (subpath === './browser') continue;
       if (subpath === './testing') continue; // imports vitest, which only loads inside a test run
       const esm = execFileSync(
         process.execPath,
@@ -71,7 +82,7 @@ describe.skipIf(!built)('the built package', () => {
   });
 
   it('ships a self-contained browser build: one ES module, no imports, no Node built-ins', async () => {
-    const target = (pkg.exports['./browser'] as { import: string }).import;
+    const target = (pkg.exports['./browser'] as { import: { default: string } }).import.default;
     const text = readFileSync(join(root, target), 'utf8');
     // What the module itself imports, as esbuild parses it (words in messages do not count).
     const { metafile } = await build({
@@ -114,4 +125,115 @@ describe.skipIf(!built)('the built package', () => {
     expect(pkg.files).toEqual(['dist']);
     expect(readdirSync(join(root, 'dist')).some((f) => f.endsWith('.d.ts'))).toBe(true);
   });
+});
+
+describe('the packed package, as consumers get it', () => {
+  let packed: ReturnType<typeof packedApp>;
+  beforeAll(() => {
+    packed = packedApp();
+  }, 60_000);
+  afterAll(() => packed?.cleanup());
+  const bin = (name: string) => join(root, 'node_modules/.bin', name);
+
+  it('has types right for every subpath and module system (arethetypeswrong, node16 profile)', () => {
+    const r = spawnSync(bin('attw'), [packed.tarball, '--profile', 'node16', '--format', 'ascii'], {
+      encoding: 'utf8',
+    });
+    // attw exits non-zero on any problem of the profile; its table names the subpath and the kind.
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const problems = r.stdout.split('\n').filter((l) => /💀|👺|⚠️|❗|🐛|🥴|❌/u.test(l) && !l.includes('ignored'));
+    expect(problems).toEqual([]);
+    expect(r.stdout).toContain('"tokenkeeper/express"');
+  }, 120_000);
+
+  it('passes publint, suggestions included', async () => {
+    const { publint } = await import('publint');
+    const { formatMessage } = await import('publint/utils');
+    const tarball = readFileSync(packed.tarball);
+    const { messages, pkg: manifest } = await publint({
+      pack: { tarball: tarball.buffer.slice(tarball.byteOffset, tarball.byteOffset + tarball.byteLength) },
+      level: 'suggestion',
+      strict: true,
+    });
+    expect(messages.map((m) => `${m.type}: ${formatMessage(m, manifest)}`)).toEqual([]);
+  }, 60_000);
+
+  it('bundles into an app without a single esbuild warning (browser app, and a Node app of every subpath)', async () => {
+    const peers = ['ioredis', 'pg', 'better-sqlite3', 'keyv', '@napi-rs/keyring', '@opentelemetry/api', 'vitest'];
+    const subpaths = Object.keys(pkg.exports).filter(
+      (s) => s !== './package.json' && s !== './browser' && !s.startsWith('./testing'),
+    );
+    const nodeApp = subpaths
+      .map((s, i) => `export * as m${i} from '${s === '.' ? 'tokenkeeper' : `tokenkeeper/${s.slice(2)}`}';`)
+      .join('\n');
+    const browserApp =
+      "import { SessionManager, indexedDbStore } from 'tokenkeeper';\nexport const manager = new SessionManager({ store: indexedDbStore(), issuer: 'https://as.example', client: { clientId: 'spa' } });";
+    for (const [contents, platform] of [
+      [browserApp, 'browser'],
+      [nodeApp, 'node'],
+    ] as const) {
+      const out = await build({
+        stdin: { contents, resolveDir: packed.app, sourcefile: `${platform}-app.ts`, loader: 'ts' },
+        bundle: true,
+        splitting: true,
+        format: 'esm',
+        platform,
+        minify: true,
+        write: false,
+        outdir: join(packed.app, 'out'),
+        external: platform === 'node' ? peers : [],
+        logLevel: 'silent',
+      });
+      expect(out.errors).toEqual([]);
+      expect(
+        out.warnings.map((w) => `${w.id}: ${w.text} (${w.location?.file})`),
+        platform,
+      ).toEqual([]);
+    }
+  }, 60_000);
+
+  it('compiles for a CommonJS TypeScript consumer (.cts, module node16, strict)', () => {
+    writeFileSync(
+      join(packed.app, 'consumer.cts'),
+      `import { SessionManager, memoryStore, isTokenkeeperError } from 'tokenkeeper';
+import { fileStore } from 'tokenkeeper/file';
+import { redisStore } from 'tokenkeeper/redis';
+import { expressAuth } from 'tokenkeeper/express';
+import type { Store } from 'tokenkeeper/store-kit';
+
+const store: Store = fileStore({ namespace: 'my_app' });
+const manager = new SessionManager({ store, issuer: 'https://as.example', client: { clientId: 'cli' } });
+export async function token(): Promise<string | undefined> {
+  try {
+    return await (await manager.get('me'))?.getAccessToken();
+  } catch (error) {
+    if (isTokenkeeperError(error)) return undefined;
+    throw error;
+  }
+}
+export const others = [memoryStore, redisStore, expressAuth];
+`,
+    );
+    writeFileSync(
+      join(packed.app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'node16',
+          moduleResolution: 'node16',
+          target: 'es2022',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: ['node'],
+          typeRoots: [join(root, 'node_modules/@types')],
+        },
+        files: ['consumer.cts'],
+      }),
+    );
+    const r = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', packed.app], {
+      encoding: 'utf8',
+    });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  }, 120_000);
 });

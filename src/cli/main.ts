@@ -16,7 +16,7 @@ import {
   withStore,
 } from './commands.js';
 import { Progress } from './progress.js';
-import { parseKeys, UsageError } from './stores.js';
+import { parseKeys, UsageError, withApp } from './stores.js';
 
 /**
  * `tokenkeeper`: look inside session stores, move them, re-encrypt them, and find out what is
@@ -28,6 +28,7 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3, key: 4 } as co
 interface GlobalOptions {
   store?: string;
   namespace: string;
+  app?: string;
   key: string[];
   keyFile?: string;
   issuer?: string;
@@ -42,6 +43,12 @@ const program = new Command('tokenkeeper')
       'TOKENKEEPER_STORE',
     ),
   )
+  .addOption(
+    new Option(
+      '--app <name>',
+      "the app's store namespace, as the app gives it to its store (fileStore({ namespace: 'my_app' })); default: the one app found in a file: store's folder",
+    ).env('TOKENKEEPER_APP'),
+  )
   .option('--namespace <name>', "the application's namespace (SessionManager namespace)", 'tokenkeeper')
   .option('--key <id:base64>', 'an encryption key (repeat for older keys; the first is current)', collect, [])
   .option('--key-file <path>', 'a file with one id:base64 key per line')
@@ -54,6 +61,7 @@ const program = new Command('tokenkeeper')
     `
 Examples:
   $ tokenkeeper sessions list --store file:
+  $ tokenkeeper sessions list --store redis://127.0.0.1:6379 --app my_app
   $ tokenkeeper sessions show alice --store redis://127.0.0.1:6379 --json
   $ tokenkeeper migrate --from sqlite:/var/lib/app/sessions.db --to redis://cache:6379
   $ tokenkeeper rekey --store postgres://db/app --key k1:... --new-key k2:... --issuer https://id.example --client-id app
@@ -68,8 +76,9 @@ function collect(value: string, previous: string[]): string[] {
 
 function common(extraKeys: string[] = [], storeOverride?: string): Common {
   const o = program.opts<GlobalOptions>();
-  const store = storeOverride ?? o.store;
-  if (store === undefined) throw new UsageError('give --store <url> (or TOKENKEEPER_STORE)');
+  const given = storeOverride ?? o.store;
+  if (given === undefined) throw new UsageError('give --store <url> (or TOKENKEEPER_STORE)');
+  const store = withApp(given, o.app);
   const fileKeys =
     o.keyFile === undefined
       ? []

@@ -1,5 +1,8 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { type EncryptionOptions, encryptedStore } from '../codec/encrypted.js';
 import { TokenkeeperError } from '../errors.js';
+import { defaultStorePath } from '../store/file/index.js';
 import type { Store } from '../store/types.js';
 
 /**
@@ -47,6 +50,53 @@ export async function openStoreUrl(url: string): Promise<Store> {
         `unknown store URL scheme ${parsed.protocol}: use file:, sqlite:, redis://, rediss://, postgres:// or postgresql://`,
       );
   }
+}
+
+/**
+ * The store URL for an app's sessions, by the library's own rules: `--app <name>` is the
+ * namespace the app gives its store (`fileStore({ namespace })`, `redisStore({ namespace })`...),
+ * the same as `?namespace=` in the URL. Without either, a `file:` store whose folder holds no
+ * records of its own but one app's folder (`apps/<name>`, where `fileStore({ namespace })` keeps
+ * them) is that app's: found, not guessed; with several apps there, `--app` is required.
+ */
+export function withApp(url: string, app: string | undefined): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url; // openStoreUrl says what is wrong with it
+  }
+  const given = parsed.searchParams.get('namespace') ?? undefined;
+  if (app !== undefined) {
+    if (given !== undefined && given !== app) {
+      throw usage(`--app ${app} and ?namespace=${given} name two different apps: give one`);
+    }
+    parsed.searchParams.set('namespace', app);
+    return parsed.href;
+  }
+  if (given !== undefined || parsed.protocol !== 'file:') return url;
+  const path = decodeURIComponent(parsed.pathname);
+  const dir = path === '' || path === '/' ? defaultStorePath() : path;
+  const entries = (where: string) => {
+    try {
+      return readdirSync(where, { withFileTypes: true });
+    } catch {
+      return [];
+    }
+  };
+  if (entries(dir).some((e) => e.isFile() && e.name.endsWith('.json'))) return url;
+  const apps = entries(join(dir, 'apps'))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
+  if (apps.length === 1) {
+    parsed.searchParams.set('namespace', apps[0] as string);
+    return parsed.href;
+  }
+  if (apps.length > 1) {
+    throw usage(`${join(dir, 'apps')} holds the sessions of several apps (${apps.join(', ')}): give --app <name>`);
+  }
+  return url;
 }
 
 /** The store seen through its encryption, when keys are given. */

@@ -2,3 +2,17 @@
 
 export type { ExpressAuthOptions, ExpressRequest } from '../integrations/express.js';
 export { expressAuth } from '../integrations/express.js';
+
+import type { Session } from '../session/session.js';
+
+declare global {
+  // Express's own extension point (its types declare `Express.Request`, which its `Request`
+  // extends): importing tokenkeeper/express types `req.tokenkeeper` in every route, strict
+  // TypeScript included, with no cast. Harmless without @types/express.
+  namespace Express {
+    interface Request {
+      /** The signed-in user's session, or `undefined`: set on every request by `expressAuth()`. */
+      tokenkeeper?: Session;
+    }
+  }
+}

@@ -15,8 +15,15 @@ export interface SessionEvents {
   logout: { sessionId: string; revoked: boolean };
   'reauth-required': { sessionId: string; error: TokenkeeperError };
   error: { sessionId?: string; error: unknown };
-  /** Something works, but not as safely as it could (say, a lock that covers one process only). */
-  warning: { code: 'TOKENKEEPER_SINGLE_PROCESS_LOCK'; message: string };
+  /**
+   * Something works, but not as safely or as long as it could: a lock that covers one process
+   * only (`TOKENKEEPER_SINGLE_PROCESS_LOCK`), or a login that asked for `offline_access` and got
+   * no refresh token (`TOKENKEEPER_NO_REFRESH_TOKEN`, with its `sessionId`): the session will
+   * need a new login when its access token ends.
+   */
+  warning:
+    | { code: 'TOKENKEEPER_SINGLE_PROCESS_LOCK'; message: string }
+    | { code: 'TOKENKEEPER_NO_REFRESH_TOKEN'; message: string; sessionId: string };
 }
 
 export type SessionEventName = keyof SessionEvents;

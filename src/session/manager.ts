@@ -466,6 +466,14 @@ export class SessionManager {
     const ttlMs = ttlOf(rec, now);
     await this.store.set(key, encodeSession(rec), ttlMs === undefined ? undefined : { ttlMs });
     this.#events.emit('login', { sessionId, grant });
+    if (tokens.refreshToken === undefined && extra.scope?.split(' ').includes('offline_access')) {
+      // Signs in fine, then fails with REAUTH_REQUIRED when the access token ends: say so now.
+      this.#events.emit('warning', {
+        code: 'TOKENKEEPER_NO_REFRESH_TOKEN',
+        sessionId,
+        message: `The ${grant} login of session ${JSON.stringify(sessionId)} asked for offline_access and the server issued no refresh token: the session needs a new login when its access token expires. Some servers (oidc-provider, Google) issue one only with prompt: 'consent'; check the client is allowed the refresh_token grant.`,
+      });
+    }
     return this.#session(sessionId, rec);
   }
 
@@ -485,6 +493,16 @@ export class SessionManager {
       return undefined;
     }
     return this.#session(sessionId, rec);
+  }
+
+  /**
+   * The stored session if it can still be used, or `undefined` when there is none or it needs a
+   * new login (`status: 'reauth-required'`): the restore-or-login idiom in one line,
+   * `(await manager.restore(id)) ?? (await login())`. {@link get} returns either.
+   */
+  async restore(sessionId: string): Promise<Session | undefined> {
+    const session = await this.get(sessionId);
+    return session?.status === 'active' ? session : undefined;
   }
 
   /** Every session id in this namespace, streamed from the store in constant memory. */
