@@ -1,0 +1,71 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileStore } from '../../src/exports/file.js';
+import { mcpAuthProvider } from '../../src/exports/mcp.js';
+import { SessionManager } from '../../src/index.js';
+import { approve, type McpTestServer, startAuthServer, startMcpServer } from './servers.js';
+
+const clientMetadata = {
+  client_name: 'tokenkeeper mcp test',
+  redirect_uris: ['http://127.0.0.1/callback'],
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'none',
+  application_type: 'native',
+};
+
+let as: Awaited<ReturnType<typeof startAuthServer>>;
+let mcp: McpTestServer;
+let dir: string;
+
+beforeAll(async () => {
+  as = await startAuthServer();
+  mcp = await startMcpServer(as);
+  dir = mkdtempSync(join(tmpdir(), 'tk-mcp-'));
+});
+
+afterAll(async () => {
+  await mcp?.close();
+  await as?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function connect(manager: SessionManager) {
+  const authProvider = mcpAuthProvider(manager, { serverUrl: mcp.url, clientMetadata });
+  const client = new Client({ name: 'test', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider }));
+  return { client, authProvider };
+}
+
+describe('mcpAuthProvider: log in once', () => {
+  it('registers, logs in through the loopback, calls a tool, and a restart needs neither', async () => {
+    const manager = new SessionManager({ store: fileStore({ path: dir }) });
+    const provider = mcpAuthProvider(manager, { serverUrl: mcp.url, clientMetadata });
+    await provider.login({ open: (url) => approve(url) });
+    expect(as.counts.registrations).toBe(1);
+    expect(as.counts.authorization_code).toBe(1);
+    const { client } = await connect(manager);
+    const result = await client.callTool({ name: 'echo', arguments: { text: 'hi' } });
+    expect(result.content).toEqual([{ type: 'text', text: 'hi' }]);
+    await client.close();
+    await manager.close();
+
+    const before = { ...as.counts };
+    const again = new SessionManager({ store: fileStore({ path: dir }) });
+    const second = await connect(again);
+    await second.client.callTool({ name: 'echo', arguments: { text: 'again' } });
+    expect(as.counts.registrations).toBe(before.registrations);
+    expect(as.counts.refresh_token + as.counts.authorization_code).toBe(
+      before.refresh_token + before.authorization_code,
+    );
+    const ids: string[] = [];
+    for await (const id of again.sessionIds()) ids.push(id);
+    expect(ids).toEqual([`mcp:${mcp.url}`]);
+    await second.client.close();
+    await again.close();
+  });
+});
