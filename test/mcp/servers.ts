@@ -76,7 +76,7 @@ export async function startAuthServer(
   const server = createServer();
   const issuer = await listen(server);
   const provider = new Provider(issuer, {
-    clients: options.clients ?? [],
+    clients: (options.clients ?? []) as never,
     scopes: ['openid', 'offline_access', 'mcp:tools'],
     features: {
       registration: { enabled: options.registration !== false },
@@ -232,7 +232,7 @@ export async function approve(url: string, login = 'alice'): Promise<void> {
       const [k, ...v] = (pair as string).split('=');
       jar.set((k as string).trim(), v.join('='));
     }
-    const base = next.url;
+    const base: string = next.url;
     next = undefined;
     const location = res.headers.get('location');
     if (res.status >= 300 && res.status < 400 && location) {

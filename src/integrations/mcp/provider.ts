@@ -64,8 +64,14 @@ export class McpProvider implements OAuthClientProvider {
   #cached: McpState | undefined;
   #server: { key: string; manager: SessionManager } | undefined;
   #session: Session | undefined;
-  /** The access token `tokens()` handed out last: the one a 401 is about. */
+  /** The access token `tokens()` handed out last. */
   #lastSent: string | undefined;
+  /**
+   * The token the SDK's current `auth()` is about: the one handed out before it started (its
+   * first call is `discoveryState()`). `auth()` calls `tokens()` again, which may hand out a token
+   * renewed meanwhile: that one was not refused, and must not be renewed again.
+   */
+  #rejected: string | undefined;
   /** A renewal that failed for a reason other than the session's end: `state()` rethrows it. */
   #failure: unknown;
 
@@ -101,6 +107,7 @@ export class McpProvider implements OAuthClientProvider {
   // --- discovery -----------------------------------------------------------------------------
 
   async discoveryState(): Promise<OAuthDiscoveryState | undefined> {
+    this.#rejected = this.#lastSent;
     return (await this.#read((s) => s.discovery !== undefined)).discovery;
   }
 
@@ -369,7 +376,8 @@ export class McpProvider implements OAuthClientProvider {
     // The server refused the token we sent. If this process holds a newer one, that is the answer;
     // otherwise renew with it as the stale token: under the lock, a token another process stored
     // since is adopted, and only when the stored token is still the refused one is a refresh sent.
-    const rejected = this.#lastSent;
+    const rejected = this.#rejected ?? this.#lastSent;
+    this.#rejected = undefined;
     const accessToken =
       rejected !== undefined && session.tokens.accessToken !== rejected
         ? await session.getAccessToken()
@@ -399,7 +407,7 @@ export class McpProvider implements OAuthClientProvider {
     const t = session.tokens;
     const out: OAuthTokens & { issuer?: string } = { access_token: accessToken, token_type: 'Bearer' };
     const left = t.expiresIn();
-    if (left !== undefined) out.expires_in = Math.max(0, Math.floor(left / 1000));
+    if (left !== undefined) out.expires_in = Math.max(0, left); // seconds
     if (t.scope !== undefined) out.scope = t.scope;
     if (session.info().refreshable) out.refresh_token = REFRESH_HANDLE;
     // Stamped as the SDK stamps what it saves, so it presents these tokens to this server only.
