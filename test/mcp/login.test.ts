@@ -6,7 +6,10 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStore } from '../../src/exports/file.js';
 import { mcpAuthProvider } from '../../src/exports/mcp.js';
-import { SessionManager } from '../../src/index.js';
+import { memoryStore, SessionManager } from '../../src/index.js';
+
+const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
+
 import { approve, type McpTestServer, startAuthServer, startMcpServer } from './servers.js';
 
 const clientMetadata = {
@@ -22,8 +25,14 @@ let as: Awaited<ReturnType<typeof startAuthServer>>;
 let mcp: McpTestServer;
 let dir: string;
 
+const SERVICE = { client_id: 'mcp-service', client_secret: 'a-secret-that-is-long-enough-0123456789' };
+
 beforeAll(async () => {
-  as = await startAuthServer();
+  as = await startAuthServer({
+    clients: [
+      { ...SERVICE, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], scope: 'mcp:tools' },
+    ],
+  });
   mcp = await startMcpServer(as);
   dir = mkdtempSync(join(tmpdir(), 'tk-mcp-'));
 });
@@ -67,5 +76,57 @@ describe('mcpAuthProvider: log in once', () => {
     expect(ids).toEqual([`mcp:${mcp.url}`]);
     await second.client.close();
     await again.close();
+  });
+});
+
+describe('mcpAuthProvider: other logins', () => {
+  it('the device flow (RFC 8628) for headless machines, then tool calls', async () => {
+    const manager = new SessionManager({ store: memoryStore() });
+    const provider = mcpAuthProvider(manager, {
+      serverUrl: mcp.url,
+      clientMetadata: { ...clientMetadata, grant_types: [...clientMetadata.grant_types, DEVICE_CODE] },
+    });
+    let shown: string | undefined;
+    const before = as.counts.device_code;
+    await provider.login({
+      device: {
+        onPrompt: (prompt) => {
+          shown = prompt.userCode;
+          // The user confirms the code on another device; here, over plain HTTP.
+          void approve(prompt.verificationUriComplete as string).catch(() => {});
+        },
+      },
+    });
+    expect(shown).toMatch(/\w/);
+    expect(as.counts.device_code - before).toBe(1);
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider: provider }));
+    expect((await client.callTool({ name: 'echo', arguments: { text: 'device' } })).content).toEqual([
+      { type: 'text', text: 'device' },
+    ]);
+    await client.close();
+  }, 60_000);
+
+  it('client_credentials: a client acting as itself gets its token once, and a restart reuses it', async () => {
+    const store = memoryStore();
+    const options = {
+      serverUrl: mcp.url,
+      grant: 'client_credentials' as const,
+      clientInformation: SERVICE,
+      clientMetadata: { client_name: 'service', redirect_uris: [], scope: 'mcp:tools' },
+    };
+    const before = as.counts.client_credentials;
+    const registrations = as.counts.registrations;
+    for (const text of ['first', 'second']) {
+      const manager = new SessionManager({ store });
+      const client = new Client({ name: 'svc', version: '1.0.0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider: mcpAuthProvider(manager, options) }),
+      );
+      expect((await client.callTool({ name: 'echo', arguments: { text } })).content).toEqual([{ type: 'text', text }]);
+      await client.close();
+    }
+    expect(as.counts.client_credentials - before).toBe(1);
+    expect(as.counts.registrations).toBe(registrations); // a client registered by hand registers nothing
   });
 });

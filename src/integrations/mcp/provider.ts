@@ -222,8 +222,16 @@ export class McpProvider implements OAuthClientProvider {
    * the session is renewed under the store's lock (a token another process renewed meanwhile is
    * adopted, not renewed again) and the SDK reads the answer as the server's. Any other request
    * (an authorization code the SDK redeems) is authenticated as the SDK would, and sent.
+   * A property, not a method: the SDK passes it around detached from the provider.
    */
-  async addClientAuthentication(
+  readonly addClientAuthentication = (
+    headers: Headers,
+    params: URLSearchParams,
+    url: string | URL,
+    metadata?: { token_endpoint_auth_methods_supported?: string[] },
+  ): Promise<void> => this.#authenticate(headers, params, url, metadata);
+
+  async #authenticate(
     headers: Headers,
     params: URLSearchParams,
     url: string | URL,
