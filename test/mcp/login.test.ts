@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -80,6 +82,52 @@ describe('mcpAuthProvider: log in once', () => {
 });
 
 describe('mcpAuthProvider: other logins', () => {
+  it("the SDK's own login (onRedirect, then transport.finishAuth): the code it redeems is stored as the session", async () => {
+    let code: string | undefined;
+    const listener = createServer((req, res) => {
+      code = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('code') ?? undefined;
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const redirectUrl = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/callback`;
+    try {
+      const store = memoryStore();
+      const manager = new SessionManager({ store });
+      const refreshes: unknown[] = [];
+      manager.on('refresh', (event) => refreshes.push(event));
+      const provider = mcpAuthProvider(manager, {
+        serverUrl: mcp.url,
+        clientMetadata,
+        redirectUrl,
+        onRedirect: (url) => approve(url.href),
+      });
+      const transport = new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider: provider });
+      await expect(new Client({ name: 'sdk-login', version: '1' }).connect(transport)).rejects.toThrow(/Unauthorized/);
+      await transport.finishAuth(code as string);
+      const client = new Client({ name: 'sdk-login', version: '1' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider: provider }));
+      expect((await client.callTool({ name: 'echo', arguments: { text: 'sdk' } })).content).toEqual([
+        { type: 'text', text: 'sdk' },
+      ]);
+      // The server ends the access token: the SDK's refresh after the 401 is answered from the
+      // store, through the manager's engine (its refresh event fires on the manager given).
+      const refreshed = as.counts.refresh_token;
+      await as.revokeAccessToken(mcp.seen.at(-1) as string);
+      expect((await client.callTool({ name: 'echo', arguments: { text: 'again' } })).content).toEqual([
+        { type: 'text', text: 'again' },
+      ]);
+      expect(as.counts.refresh_token - refreshed).toBe(1);
+      expect(refreshes).toHaveLength(1);
+      expect(JSON.stringify(refreshes)).not.toContain(mcp.seen.at(-1) as string);
+      await client.close();
+      // Stored as a session like any other: another manager on the store uses it.
+      const other = mcpAuthProvider(new SessionManager({ store }), { serverUrl: mcp.url, clientMetadata });
+      expect((await other.tokens())?.access_token).toBe(mcp.seen.at(-1));
+    } finally {
+      listener.close();
+    }
+  });
+
   it('the device flow (RFC 8628) for headless machines, then tool calls', async () => {
     const manager = new SessionManager({ store: memoryStore() });
     const provider = mcpAuthProvider(manager, {
