@@ -8,7 +8,9 @@ import { isTokenkeeperError, TokenkeeperError } from '../../errors.js';
 import type { SessionManager } from '../../session/manager.js';
 import type { Session } from '../../session/session.js';
 import { answerInPlace, applyClientAuthentication } from './answer.js';
+import { canonicalServerUrl, checkDiscovery, checkOptions, endsSession, sameIssuer, scopeOf } from './checks.js';
 import { registerClient } from './registration.js';
+import { serverKey, serverOptions } from './server.js';
 import { type McpState, McpStateStore } from './state.js';
 
 /**
@@ -446,35 +448,11 @@ export class McpProvider implements OAuthClientProvider {
     const discovery = state.discovery;
     const client = this.#options.clientInformation ?? state.client;
     if (discovery === undefined || client === undefined) return undefined;
-    // Read as a plain object: the SDK's type lists neither revocation nor device endpoints.
-    const metadata = discovery.authorizationServerMetadata as
-      | (Record<string, unknown> & { issuer?: string; token_endpoint?: string; authorization_endpoint?: string })
-      | undefined;
-    const issuer = metadata?.issuer ?? discovery.authorizationServerUrl;
-    const key = `${issuer} ${client.client_id}`;
+    const key = serverKey(discovery, client);
     if (this.#server?.key === key) return this.#server.manager;
-    const base = discovery.authorizationServerUrl.replace(/\/$/, '');
-    const method = 'token_endpoint_auth_method' in client ? client.token_endpoint_auth_method : undefined;
-    const manager = this.#manager._forServer({
-      issuer,
-      // The endpoints discovery found: no second discovery, and never another server's.
-      tokenEndpoint: metadata?.token_endpoint ?? `${base}/token`,
-      ...(typeof metadata?.revocation_endpoint === 'string'
-        ? { revocationEndpoint: metadata.revocation_endpoint }
-        : {}),
-      authorizationEndpoint: metadata?.authorization_endpoint ?? `${base}/authorize`,
-      ...(typeof metadata?.device_authorization_endpoint === 'string'
-        ? { deviceAuthorizationEndpoint: metadata.device_authorization_endpoint }
-        : {}),
-      ...(this.#options.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
-      client: {
-        clientId: client.client_id,
-        ...(client.client_secret ? { clientSecret: client.client_secret } : {}),
-        ...(method === 'client_secret_post' || method === 'client_secret_basic' || method === 'none'
-          ? { authMethod: method }
-          : {}),
-      },
-    });
+    const manager = this.#manager._forServer(
+      serverOptions(discovery, client, this.#options.allowInsecureHttp === true),
+    );
     this.#server = { key, manager };
     this.#session = undefined;
     return manager;
@@ -498,99 +476,4 @@ export class McpProvider implements OAuthClientProvider {
     if (written !== undefined) this.#cached = written;
     return out;
   }
-}
-
-/** `mcpAuthProvider` and its options, checked. */
-function checkOptions(manager: SessionManager, options: McpAuthProviderOptions): void {
-  const fail = (why: string) => new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', `mcpAuthProvider(): ${why}.`);
-  if (typeof manager !== 'object' || manager === null || typeof manager._forServer !== 'function') {
-    throw fail('the first argument must be a SessionManager');
-  }
-  if (typeof options !== 'object' || options === null) throw fail('options must be an object');
-  if (typeof options.clientMetadata !== 'object' || options.clientMetadata === null) {
-    throw fail('clientMetadata is required (what Dynamic Client Registration sends)');
-  }
-  if (options.onRedirect !== undefined && typeof options.onRedirect !== 'function')
-    throw fail('onRedirect must be a function');
-  if (options.grant !== undefined && options.grant !== 'authorization_code' && options.grant !== 'client_credentials') {
-    throw fail('grant must be authorization_code or client_credentials');
-  }
-  if (options.grant === 'client_credentials' && options.clientInformation === undefined) {
-    throw fail(
-      'the client_credentials grant needs clientInformation (a client_id and client_secret registered at the server)',
-    );
-  }
-  if (options.clientInformation !== undefined && typeof options.clientInformation?.client_id !== 'string') {
-    throw fail('clientInformation.client_id must be a string');
-  }
-}
-
-/** The MCP server URL as a key: no query, no fragment, no trailing slash on the path. */
-export function canonicalServerUrl(value: string | URL): string {
-  let url: URL;
-  try {
-    url = new URL(String(value));
-  } catch {
-    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'mcpAuthProvider(): serverUrl must be an absolute URL.');
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', 'mcpAuthProvider(): serverUrl must be an http(s) URL.');
-  }
-  if (url.username !== '' || url.password !== '') {
-    throw new TokenkeeperError(
-      'TOKENKEEPER_INVALID_ARGUMENT',
-      'mcpAuthProvider(): serverUrl must not carry credentials.',
-    );
-  }
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
-}
-
-/**
- * An MCP server without protected resource metadata (RFC 9728) names no authorization server:
- * the SDK then asks the server's own origin for metadata. If that metadata sends us to another
- * origin, nobody vouched for it: refused, before anything is stored.
- */
-function checkDiscovery(serverUrl: string, state: OAuthDiscoveryState): void {
-  if (state.resourceMetadata !== undefined) return;
-  const origin = new URL(serverUrl).origin;
-  const metadata = state.authorizationServerMetadata;
-  const named = [
-    state.authorizationServerUrl,
-    metadata?.issuer,
-    metadata?.token_endpoint,
-    metadata?.authorization_endpoint,
-    metadata?.registration_endpoint,
-  ].filter((u): u is string => typeof u === 'string');
-  const foreign = named.find((u) => {
-    try {
-      return new URL(u).origin !== origin;
-    } catch {
-      return true;
-    }
-  });
-  if (foreign !== undefined) {
-    throw new TokenkeeperError(
-      'TOKENKEEPER_DISCOVERY_FAILED',
-      `The MCP server ${serverUrl} publishes no protected resource metadata (RFC 9728), and the authorization server metadata at its origin points to ${new URL(foreign).origin}. ` +
-        'Tokens are sent only to an authorization server the MCP server names: fix the server, or ask its operator. Nothing was stored.',
-    );
-  }
-}
-
-function sameIssuer(stamped: string | undefined, discovery: OAuthDiscoveryState): boolean {
-  if (stamped === undefined) return true; // registered by hand or by an older SDK: the SDK binds it on first use
-  const strip = (u: string) => u.replace(/\/$/, '');
-  return strip(stamped) === strip(discovery.authorizationServerUrl);
-}
-
-/** The scope the SDK would ask for (SEP-835): the server's advertised scopes, else the client's. */
-function scopeOf(discovery: OAuthDiscoveryState, metadata: OAuthClientMetadata): string | undefined {
-  return discovery.resourceMetadata?.scopes_supported?.join(' ') || metadata.scope || undefined;
-}
-
-/** Errors after which the session needs a new login (the SDK then starts one). */
-function endsSession(error: unknown): boolean {
-  return (
-    isTokenkeeperError(error, 'TOKENKEEPER_REAUTH_REQUIRED') || isTokenkeeperError(error, 'TOKENKEEPER_NO_SESSION')
-  );
 }
