@@ -96,6 +96,29 @@ describe('tokenkeeper/mcp sessions', () => {
     ).toBe('registered-meanwhile');
   });
 
+  it('a Client ID Metadata Document URL is the client id where the server supports one: nothing registers', async () => {
+    const manager = new SessionManager({ store: memoryStore() });
+    const clientMetadataUrl = 'https://app.example.com/oauth/client.json';
+    const provider = mcpAuthProvider(manager, { serverUrl: one.url, clientMetadata, clientMetadataUrl });
+    expect(provider.clientMetadataUrl).toBe(clientMetadataUrl);
+    const metadata = await (await fetch(`${as.issuer}/.well-known/openid-configuration`)).json();
+    await provider.saveDiscoveryState({
+      authorizationServerUrl: as.issuer,
+      authorizationServerMetadata: { ...metadata, client_id_metadata_document_supported: true },
+      resourceMetadata: { resource: one.url, authorization_servers: [as.issuer] },
+    });
+    const registrations = as.counts.registrations;
+    expect(await provider.clientInformation()).toEqual({ client_id: clientMetadataUrl, issuer: as.issuer });
+    expect(as.counts.registrations).toBe(registrations);
+    expect(() =>
+      mcpAuthProvider(manager, {
+        serverUrl: one.url,
+        clientMetadata,
+        clientMetadataUrl: 'http://app.example.com/c.json',
+      }),
+    ).toThrow(/clientMetadataUrl must be an https URL/);
+  });
+
   it('processes starting with nothing stored register once, and each is told to log in', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tk-mcp-reg-'));
     try {

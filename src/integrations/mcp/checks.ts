@@ -24,6 +24,9 @@ export function checkOptions(manager: SessionManager, options: McpAuthProviderOp
       'the client_credentials grant needs clientInformation (a client_id and client_secret registered at the server)',
     );
   }
+  if (options.clientMetadataUrl !== undefined && !isDocumentUrl(options.clientMetadataUrl)) {
+    throw fail('clientMetadataUrl must be an https URL with a path (a Client ID Metadata Document)');
+  }
   if (options.clientInformation !== undefined && typeof options.clientInformation?.client_id !== 'string') {
     throw fail('clientInformation.client_id must be a string');
   }
@@ -97,4 +100,13 @@ export function endsSession(error: unknown): boolean {
   return (
     isTokenkeeperError(error, 'TOKENKEEPER_REAUTH_REQUIRED') || isTokenkeeperError(error, 'TOKENKEEPER_NO_SESSION')
   );
+}
+
+function isDocumentUrl(value: unknown): boolean {
+  try {
+    const url = new URL(String(value));
+    return typeof value === 'string' && url.protocol === 'https:' && url.pathname !== '/';
+  } catch {
+    return false;
+  }
 }
