@@ -206,6 +206,8 @@ export class McpProvider implements OAuthClientProvider {
    */
   async saveTokens(tokens: OAuthTokens): Promise<void> {
     if (this.#session !== undefined && this.#session.tokens.accessToken === tokens.access_token) return;
+    // Our own answer relayed back (the stand-in refresh token): what it came from is stored already.
+    if (tokens.refresh_token === REFRESH_HANDLE) return;
     const { issuer: _issuer, ...response } = tokens as OAuthTokens & { issuer?: string };
     const server = await this.#serverManager(await this.#read(() => true));
     if (server === undefined) {
