@@ -7,7 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStore } from '../../src/exports/file.js';
-import { mcpAuthProvider } from '../../src/exports/mcp.js';
+import { mcpAuthProvider, REFRESH_HANDLE } from '../../src/exports/mcp.js';
 import { memoryStore, SessionManager } from '../../src/index.js';
 import { startChild } from '../helpers/child.js';
 import { approve, type McpTestServer, startAuthServer, startMcpServer } from './servers.js';
@@ -86,6 +86,12 @@ describe('tokenkeeper/mcp sessions', () => {
     expect(await ids(manager)).toEqual([`mcp:${one.url}`]);
     const again = mcpAuthProvider(manager, { serverUrl: one.url, clientMetadata });
     expect((await again.tokens())?.access_token).toBe(tokens?.access_token);
+
+    // The SDK relays the provider's own answer back: the stand-in refresh token is never stored.
+    await again.saveTokens({ access_token: 'relayed', token_type: 'Bearer', refresh_token: REFRESH_HANDLE });
+    expect((await mcpAuthProvider(manager, { serverUrl: one.url, clientMetadata }).tokens())?.access_token).toBe(
+      tokens?.access_token,
+    );
 
     // Another process registers anew after this one read its client: the SDK's 'client' for the old one keeps it.
     const before = await provider.clientInformation();
