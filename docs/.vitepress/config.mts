@@ -26,6 +26,7 @@ export default defineConfig({
           { text: 'A single-page app', link: '/guide/browser' },
           { text: 'Web apps (sign users in)', link: '/guide/web-apps' },
           { text: 'SDK drop-ins', link: '/guide/sdk-drop-ins' },
+          { text: 'MCP clients', link: '/guide/mcp' },
         ],
       },
       {

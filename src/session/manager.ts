@@ -45,7 +45,13 @@ import { type LogoutOptions, type LogoutResult, reauthRequired, Session, type Se
 export interface SessionManagerOptions extends EndpointOptions {
   /** Where sessions live. Default: a new {@link memoryStore} (closed by {@link SessionManager.close}). */
   store?: Store;
-  client: ClientOptions;
+  /**
+   * The client registered at the server. Omit it (with `issuer` and `tokenEndpoint`) for a
+   * manager that only hosts sessions whose server and client are learnt at run time, as
+   * `tokenkeeper/mcp` does: such a manager lists, reads and clears sessions, and its own logins
+   * fail with `TOKENKEEPER_INVALID_ARGUMENT`.
+   */
+  client?: ClientOptions;
   /** Prefix of every key, so applications can share one store (default `tokenkeeper`; no `:`). */
   namespace?: string;
   /** Renew this long before expiry (default 60 s). */
@@ -149,13 +155,19 @@ export interface LoginOptions {
  * const session = await manager.login({ grant: 'client_credentials' }, { sessionId: 'svc', reuse: true });
  * const response = await session.fetch('https://api.example.com/things');
  */
+/** Set only while {@link SessionManager._forServer} builds a manager, which then shares its parent's events. */
+let parentEvents: Emitter | undefined;
+
 export class SessionManager {
   readonly store: Store;
   readonly namespace: string;
   readonly refreshSkewMs: number;
   readonly #ownsStore: boolean;
   readonly #oauth: OAuthClient;
-  readonly #events = new Emitter();
+  readonly #events = parentEvents ?? new Emitter();
+  /** The options as given, and the store before encryption: what {@link _forServer} passes on. */
+  readonly #options: SessionManagerOptions;
+  readonly #base: Store;
   readonly #lock: Pick<LockOptions, 'leaseMs' | 'waitMs'>;
   readonly #fetch: typeof fetch;
   readonly #engine: RenewalEngine;
@@ -177,8 +189,15 @@ export class SessionManager {
         'new SessionManager(options) needs an options object.',
       );
     }
-    this.#oauth = new OAuthClient(options, options.client, options.retry, options.instrumentation);
-    this.#binding = { issuer: (options.issuer ?? options.tokenEndpoint) as string, clientId: options.client.clientId };
+    this.#options = options;
+    this.#oauth =
+      options.client === undefined && options.issuer === undefined && options.tokenEndpoint === undefined
+        ? serverless()
+        : new OAuthClient(options, options.client as ClientOptions, options.retry, options.instrumentation);
+    this.#binding = {
+      issuer: (options.issuer ?? options.tokenEndpoint) as string,
+      clientId: options.client?.clientId as string,
+    };
     this.#lifetimes = lifetimes(options, 'new SessionManager()');
     const cacheSize = options.sessionCacheSize ?? 1_000;
     if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) {
@@ -205,6 +224,7 @@ export class SessionManager {
         () => import('../store/memory.js').then((m) => m.memoryStore()),
         false,
       );
+    this.#base = base;
     // A record is encrypted for this server and client: moved to another app, it does not decrypt.
     const encryption = options.encryption;
     if (encryption !== undefined) checkEncryptionOptions(encryption); // bad keys fail here, not on first use
@@ -276,6 +296,40 @@ export class SessionManager {
       dpop: (session, rec) => this.#signerOf(this.#key(session.id), session.id, rec),
     };
     options.instrumentation?.observe?.(this as never);
+  }
+
+  /**
+   * @internal For integrations whose server and client are learnt at run time (`tokenkeeper/mcp`):
+   * a manager for `server` that shares this one's store, namespace, encryption key, lock,
+   * lifetimes and events. Its records are encrypted for its own server and client (or for
+   * `context`, when given and the encryption options name none). Not for applications: give
+   * each server its own manager.
+   */
+  _forServer(server: EndpointOptions & { client?: ClientOptions }, context?: string): SessionManager {
+    const { encryption, instrumentation } = this.#options;
+    parentEvents = this.#events;
+    try {
+      return new SessionManager({
+        ...this.#options,
+        // Nothing of this manager's own server is carried over to another one.
+        issuer: undefined,
+        tokenEndpoint: undefined,
+        revocationEndpoint: undefined,
+        authorizationEndpoint: undefined,
+        deviceAuthorizationEndpoint: undefined,
+        pushedAuthorizationRequestEndpoint: undefined,
+        client: undefined,
+        ...server,
+        store: this.#base,
+        ...(encryption && context !== undefined && encryption.context === undefined
+          ? { encryption: { ...encryption, context } }
+          : {}),
+        // Spans for its store calls and token requests; its events are already this manager's.
+        ...(instrumentation ? { instrumentation: { span: instrumentation.span.bind(instrumentation) } } : {}),
+      });
+    } finally {
+      parentEvents = undefined;
+    }
   }
 
   /** Listens to `login`, `refresh`, `logout`, `reauth-required` or `error`; returns an unsubscribe function. */
@@ -790,6 +844,21 @@ function nonNegative(name: string, value: unknown): number {
     );
   }
   return value;
+}
+
+/**
+ * The OAuth client of a manager created without a server or client: every use is a typed error
+ * (such a manager hosts sessions; `tokenkeeper/mcp` renews them through a manager per server).
+ */
+function serverless(): OAuthClient {
+  const fail = () => {
+    throw new TokenkeeperError(
+      'TOKENKEEPER_INVALID_ARGUMENT',
+      'This SessionManager was created without an issuer and a client, so it cannot ask a server for tokens. ' +
+        'Give issuer (or tokenEndpoint) and client to log in with it.',
+    );
+  };
+  return new Proxy({}, { get: (_target, name) => (name === 'then' ? undefined : fail) }) as unknown as OAuthClient;
 }
 
 function looksLikeStore(store: unknown): store is Store {
