@@ -340,7 +340,7 @@ describe('doctor and locks', () => {
     );
     expect(r.code, r.stderr).toBe(0);
     expect(json(r)).toEqual({ removed: 2 });
-    expect(as.counts.revocations - before).toBe(2);
+    expect(as.counts.revocations - before).toBe(4); // each session: its refresh token, then its access token
     const missing = await cli(['sessions', 'clear', '--revoke', '--store', url]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--issuer');

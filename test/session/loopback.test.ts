@@ -98,7 +98,7 @@ describe('loginWithBrowser while the code is being redeemed', () => {
       const error = await rejection(login);
       expect(error.code).toBe('TOKENKEEPER_LOGIN_ABORTED');
       expect(await sessionKeys(store)).toEqual([]); // nothing orphaned
-      expect(revocations - before).toBe(1);
+      expect(revocations - before).toBe(2); // its refresh token, then its access token
       const page = await pages[0];
       expect(await page?.text()).toContain('stopped waiting');
     } finally {
