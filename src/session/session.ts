@@ -17,6 +17,8 @@ export interface SessionHost {
   report(session: Session, error: unknown): void;
   /** The DPoP signer of a session whose tokens are bound to a key; `undefined` for bearer sessions. */
   dpop(session: Session, record: SessionRecord): Promise<DpopSigner | undefined>;
+  /** The server's userinfo endpoint (from its discovery document). */
+  userinfoEndpoint(): Promise<string>;
 }
 
 /** What {@link Session.info} tells: everything about a session but its secrets. */
@@ -181,6 +183,22 @@ export class Session {
       this.#touchedAt = now;
       this.#host.touch(this);
     }
+  }
+
+  /**
+   * The signed-in user's claims from the server's userinfo endpoint (OpenID Connect Core §5.3),
+   * asked with this session's access token through {@link fetch} (so renewed on a 401, and with
+   * a DPoP proof for a DPoP session). When the session has the ID token's claims, the answer's
+   * `sub` must be the same user's (§5.3.2).
+   * @throws TokenkeeperError `TOKENKEEPER_USERINFO` for an error answer, a signed (JWT) or
+   *   non-JSON answer, or another user's `sub`; `TOKENKEEPER_INVALID_ARGUMENT` when the server
+   *   names no userinfo endpoint
+   */
+  async userinfo(): Promise<Record<string, unknown> & { sub: string }> {
+    const endpoint = await this.#host.userinfoEndpoint();
+    // Loaded on first use: a browser app that never asks pays nothing up front.
+    const { userinfoOf } = await import('./userinfo.js');
+    return userinfoOf(this, endpoint);
   }
 
   /** Everything about the session but its secrets: for logs, support and admin pages. */
