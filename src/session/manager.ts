@@ -261,15 +261,13 @@ export class SessionManager {
       },
       logout: (session, o) => this.#logout(session, o),
       dpop: (session, rec) => this.#signerOf(this.#key(session.id), session.id, rec),
-      userinfoEndpoint: async () => {
-        const endpoint = (await this.#oauth.server()).userinfo_endpoint;
-        if (endpoint === undefined) {
-          throw new TokenkeeperError(
-            'TOKENKEEPER_INVALID_ARGUMENT',
-            'session.userinfo(): the server names no userinfo_endpoint: give the manager an issuer whose discovery document has one.',
-          );
-        }
-        return endpoint;
+      oidc: async () => {
+        const as = await this.#oauth.server();
+        return {
+          userinfoEndpoint: as.userinfo_endpoint,
+          endSessionEndpoint: as.end_session_endpoint,
+          clientId: this.#oauth.client.client_id,
+        };
       },
     };
     options.instrumentation?.observe?.(this as never);

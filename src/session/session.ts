@@ -17,8 +17,8 @@ export interface SessionHost {
   report(session: Session, error: unknown): void;
   /** The DPoP signer of a session whose tokens are bound to a key; `undefined` for bearer sessions. */
   dpop(session: Session, record: SessionRecord): Promise<DpopSigner | undefined>;
-  /** The server's userinfo endpoint (from its discovery document). */
-  userinfoEndpoint(): Promise<string>;
+  /** The server's OpenID Connect endpoints (from its discovery document) and the client's id. */
+  oidc(): Promise<{ userinfoEndpoint?: string; endSessionEndpoint?: string; clientId: string }>;
 }
 
 /** What {@link Session.info} tells: everything about a session but its secrets. */
@@ -49,6 +49,13 @@ const MAX_JITTER_MS = 2_000;
 
 /** A 401 for an access token younger than this is the API's answer, not a reason to renew. */
 const JUST_ISSUED_MS = 10_000;
+
+export interface EndSessionOptions {
+  /** Where the server sends the browser back after the logout: as registered at the server. */
+  postLogoutRedirectUri?: string;
+  /** Given back to `postLogoutRedirectUri` as `state`. */
+  state?: string;
+}
 
 export interface LogoutOptions {
   /** Revoke the tokens at the server first (RFC 7009), when it has a revocation endpoint. Default true. */
@@ -195,10 +202,23 @@ export class Session {
    *   names no userinfo endpoint
    */
   async userinfo(): Promise<Record<string, unknown> & { sub: string }> {
-    const endpoint = await this.#host.userinfoEndpoint();
     // Loaded on first use: a browser app that never asks pays nothing up front.
-    const { userinfoOf } = await import('./userinfo.js');
-    return userinfoOf(this, endpoint);
+    const { userinfoOf } = await import('./oidc-session.js');
+    return userinfoOf(this, await this.#host.oidc());
+  }
+
+  /**
+   * The URL that ends the user's session at the identity provider too (OpenID Connect
+   * RP-Initiated Logout 1.0): send the browser there after {@link logout}, which ends it here.
+   * It carries `client_id`, and `post_logout_redirect_uri` (registered at the server) and `state`
+   * when given. No `id_token_hint`: tokenkeeper does not keep the ID token (only its validated
+   * claims), so servers ask the user to confirm the logout.
+   * @throws TokenkeeperError `TOKENKEEPER_INVALID_ARGUMENT` when the server names no
+   *   `end_session_endpoint`, or for a redirect URI that is not an absolute URL
+   */
+  async endSessionUrl(options: EndSessionOptions = {}): Promise<string> {
+    const { endSessionUrlOf } = await import('./oidc-session.js');
+    return endSessionUrlOf(await this.#host.oidc(), options);
   }
 
   /** Everything about the session but its secrets: for logs, support and admin pages. */
