@@ -86,6 +86,8 @@ export async function startRealAuthServer(options: RealAuthServerOptions = {}): 
     application_type: 'native' as const,
     response_types: ['code' as const],
     redirect_uris: ['http://127.0.0.1/callback', 'http://127.0.0.1/auth/callback'],
+    // Where RP-initiated logout may send the browser back (session.endSessionUrl()).
+    post_logout_redirect_uris: ['http://127.0.0.1/signed-out'],
     scope: 'openid offline_access api:read',
   };
   const provider = new Provider(issuer, {

@@ -69,6 +69,11 @@ export const ErrorCodes = {
   LOGIN_ABORTED: 'TOKENKEEPER_LOGIN_ABORTED',
   /** A session record written by a newer tokenkeeper than this one. */
   RECORD_TOO_NEW: 'TOKENKEEPER_RECORD_TOO_NEW',
+  /**
+   * The server's userinfo endpoint (OpenID Connect) refused the session's token, answered
+   * something that is not the user's claims, or claims of another user (`sub`).
+   */
+  USERINFO: 'TOKENKEEPER_USERINFO',
 } as const;
 
 /**

@@ -19,7 +19,7 @@ export type { LoginOptions, SessionManagerOptions } from './session/manager.js';
 export { SessionManager } from './session/manager.js';
 export type { ClientAuthMethod, ClientOptions, EndpointOptions, RetryOptions } from './session/oauth.js';
 export { TokenEndpointError } from './session/oauth.js';
-export type { LogoutOptions, LogoutResult, RevocationOutcome } from './session/session.js';
+export type { EndSessionOptions, LogoutOptions, LogoutResult, RevocationOutcome } from './session/session.js';
 export { Session } from './session/session.js';
 export type { IndexedDbStoreOptions } from './store/browser/indexeddb.js';
 export { indexedDbStore } from './store/browser/indexeddb.js';

@@ -102,6 +102,29 @@ describe('the built package', () => {
     }
   });
 
+  it('npm run size: measures the packed package as an SPA imports it, prints both figures, fails over either', () => {
+    const size = (env: NodeJS.ProcessEnv = {}) =>
+      spawnSync(process.execPath, [join(root, 'scripts/build-browser.mjs'), '--report'], {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+      });
+    const ok = size();
+    expect(ok.status, ok.stderr).toBe(0);
+    const figure = (label: string) => {
+      const line = ok.stdout.split('\n').find((l) => l.includes(label)) ?? '';
+      return Number(/([\d.]+) KB gzipped \(budget/.exec(line)?.[1]);
+    };
+    const upFront = figure('up front: SessionManager + indexedDbStore + getAccessToken/fetch');
+    const login = figure('the login route: that + authorize()/callback()');
+    // The login half (authorize/callback, ID token and JWKS validation, PAR) loads on first use.
+    expect(login).toBeGreaterThan(upFront);
+    expect(ok.stdout).toMatch(/login +authorize-[A-Z0-9]+-[A-Z0-9]+\.js/);
+    const over = size({ TOKENKEEPER_SIZE_UP_FRONT: '1000', TOKENKEEPER_SIZE_LOGIN: '2000' });
+    expect(over.status).toBe(1);
+    expect(over.stderr).toMatch(/up front \d+ bytes > 1000; with the login route \d+ bytes > 2000/);
+  }, 120_000);
+
   it('has a lock file that npm ci accepts on a machine whose registry lacks other platforms', () => {
     // scripts/complete-lockfile.mjs adds these; a later `npm install` must not drop them.
     const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));

@@ -1,7 +1,8 @@
 /** `tokenkeeper/express`: the web sign-in as Express 5 middleware. */
 
 export type { ExpressAuthOptions, ExpressRequest } from '../integrations/express.js';
-export { expressAuth } from '../integrations/express.js';
+export { expressAuth, requiresAuth } from '../integrations/express.js';
+export type { RequiresAuthOptions } from '../integrations/requires-auth.js';
 
 import type { Session } from '../session/session.js';
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Session } from '../session/session.js';
 import { nodeResponse, routesOf, webRequest } from './node-request.js';
+import { type RequiresAuthOptions, sendNode, signInFirst, usableSession } from './requires-auth.js';
 import type { WebAuth } from './web.js';
 
 /** An Express request, as the middleware uses it (Express 5). */
@@ -50,6 +51,28 @@ export function expressAuth(
       res.statusCode = status;
       for (const [name, value] of headers) res.setHeader(name, value);
       res.end(body);
+    } catch (error) {
+      next(error);
+    }
+  };
+}
+
+/**
+ * Express middleware that lets a route run only for a signed-in user whose session can still be
+ * used (`req.tokenkeeper`, set by {@link expressAuth} mounted before it): a page request is
+ * redirected to `<basePath>/login?returnTo=<the page>`, anything else answered 401.
+ *
+ * @example
+ * app.get('/account', requiresAuth(), (req, res) => res.json(req.tokenkeeper?.claims));
+ */
+export function requiresAuth(
+  options: RequiresAuthOptions = {},
+): (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void) => Promise<void> {
+  const { login } = routesOf(options.basePath);
+  return async (req, res, next) => {
+    if (usableSession(req.tokenkeeper)) return next();
+    try {
+      await sendNode(res, signInFirst(req.method ?? 'GET', req.headers.accept, req.originalUrl, login));
     } catch (error) {
       next(error);
     }

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Session } from '../session/session.js';
 import { nodeResponse, routesOf, webRequest } from './node-request.js';
+import { type RequiresAuthOptions, signInFirst, usableSession } from './requires-auth.js';
 import type { WebAuth } from './web.js';
 
 /** The parts of Fastify 5 the plugin uses (no type dependency on fastify). */
@@ -86,4 +87,27 @@ export function fastifyAuth(auth: WebAuth, options: FastifyAuthOptions = {}) {
   // Like fastify-plugin: the hook and decoration apply to the whole app, not only this plugin.
   (plugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
   return plugin;
+}
+
+/**
+ * A Fastify `preHandler` that lets a route run only for a signed-in user whose session can still
+ * be used (`request.tokenkeeper`, set by {@link fastifyAuth}): a page request is redirected to
+ * `<basePath>/login?returnTo=<the page>`, anything else answered 401.
+ *
+ * @example
+ * app.get('/account', { preHandler: requiresAuth() }, async (request) => request.tokenkeeper?.claims);
+ */
+export function requiresAuth(
+  options: RequiresAuthOptions = {},
+): (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown> {
+  const { login } = routesOf(options.basePath);
+  return async (request, reply) => {
+    if (usableSession(request.tokenkeeper)) return undefined;
+    const header = request.headers.accept;
+    const response = signInFirst(request.method, Array.isArray(header) ? header.join(',') : header, request.url, login);
+    const { status, headers, body } = await nodeResponse(response);
+    reply.code(status);
+    for (const [name, value] of headers) reply.header(name, value);
+    return reply.send(body);
+  };
 }

@@ -20,14 +20,13 @@ import { DEFAULT_MAX_RENEWALS } from './engine/turns.js';
 import { Emitter, type SessionEventName, type SessionEvents } from './events.js';
 import { checkGrant, exchangeParameters, type LoginGrant, renewByOf } from './grants.js';
 import { type Instrumentation, instrumentedStore } from './instrumentation.js';
-import {
-  type AuthorizeOptions,
-  type AuthorizeResult,
-  type CallbackInput,
-  type CallbackOptions,
-  completeAuthorization,
-  type LoginContext,
-  startAuthorization,
+// Types only: the code flow (and the oauth4webapi code it needs) loads with authorize()/callback().
+import type {
+  AuthorizeOptions,
+  AuthorizeResult,
+  CallbackInput,
+  CallbackOptions,
+  LoginContext,
 } from './login/authorize.js';
 import { type ClientOptions, type EndpointOptions, OAuthClient, type Obtained, type RetryOptions } from './oauth.js';
 import {
@@ -294,6 +293,14 @@ export class SessionManager {
       },
       logout: (session, o) => this.#logout(session, o),
       dpop: (session, rec) => this.#signerOf(this.#key(session.id), session.id, rec),
+      oidc: async () => {
+        const as = await this.#oauth.server();
+        return {
+          userinfoEndpoint: as.userinfo_endpoint,
+          endSessionEndpoint: as.end_session_endpoint,
+          clientId: this.#oauth.client.client_id,
+        };
+      },
     };
     options.instrumentation?.observe?.(this as never);
   }
@@ -387,6 +394,7 @@ export class SessionManager {
    */
   async authorize(options: AuthorizeOptions): Promise<AuthorizeResult> {
     // With DPoP, the new session's key is made now: the code is bound to it (dpop_jkt).
+    const { startAuthorization } = await import('./login/authorize.js');
     return startAuthorization(this.#login, options, async () => (await (await this.#dpopKeys())?.create())?.record);
   }
 
@@ -400,6 +408,7 @@ export class SessionManager {
     if (options.sessionId !== undefined) this.#key(options.sessionId);
     const life = { ...this.#lifetimes, ...lifetimes(options, 'callback()') };
     let made: { key: string; record: DpopRecord } | undefined;
+    const { completeAuthorization } = await import('./login/authorize.js');
     const done = await completeAuthorization(this.#login, input, options.sessionId, async (rec, login) => {
       const keys = await this.#dpopKeys();
       if (keys === undefined) return undefined;

@@ -304,74 +304,9 @@ export class OAuthClient {
     );
   }
 
-  /**
-   * The authorization request URL: PKCE and the rest are the caller's (see `login/authorize.ts`).
-   * With `par` (default: when the server requires it), the parameters are pushed to the server
-   * (RFC 9126) and the URL carries only the `request_uri` it answers.
-   * @throws TokenkeeperError `TOKENKEEPER_INVALID_ARGUMENT` when the server lacks an endpoint it needs
-   */
-  async authorizationUrl(params: Record<string, string>, par?: boolean): Promise<URL> {
-    const as = await this.server();
-    const url = new URL(needEndpoint(as.authorization_endpoint, 'an authorization', 'authorizationEndpoint'));
-    url.searchParams.set('client_id', this.#client.client_id);
-    if (par ?? as.require_pushed_authorization_requests === true) {
-      needEndpoint(
-        as.pushed_authorization_request_endpoint,
-        'a pushed authorization request',
-        'pushedAuthorizationRequestEndpoint',
-      );
-      const pushed = await this.endpoint(
-        'pushed authorization request',
-        (as, o, auth) => oauth.pushedAuthorizationRequest(as, this.#client, auth, params, o),
-        (as, response) => oauth.processPushedAuthorizationResponse(as, this.#client, response),
-      );
-      url.searchParams.set('request_uri', pushed.request_uri);
-      return url;
-    }
-    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
-    return url;
-  }
-
-  /**
-   * Completes an authorization code login from its callback parameters: checks them (`state`,
-   * an error answer, `iss` against mix-up), redeems the code with its PKCE verifier once, and
-   * validates the ID token (its JWKS signature, `iss`, `aud`, `exp`, `nonce`) when one comes back
-   * or a nonce was sent. Resolves with the tokens (without the ID token) and the ID token's claims.
-   */
-  async codeCallback(
-    parameters: URLSearchParams,
-    expected: { state: string; redirectUri: string; codeVerifier: string; nonce?: string },
-    dpop?: DpopSigner,
-  ): Promise<Obtained> {
-    const as = await this.server();
-    let callback: URLSearchParams;
-    try {
-      callback = oauth.validateAuthResponse(as, this.#client, parameters, expected.state);
-    } catch (error) {
-      throw authorizationResponseError(error);
-    }
-    const code = callback.get('code') ?? '';
-    return this.#token(
-      { kind: 'other', name: 'authorization_code', once: true },
-      [code, expected.codeVerifier],
-      (as, o, auth) =>
-        oauth.authorizationCodeGrantRequest(
-          as,
-          this.#client,
-          auth,
-          callback,
-          expected.redirectUri,
-          expected.codeVerifier,
-          o,
-        ),
-      undefined,
-      (as, response) =>
-        oauth.processAuthorizationCodeResponse(as, this.#client, response, {
-          expectedNonce: expected.nonce ?? oauth.expectNoNonce,
-          requireIdToken: expected.nonce !== undefined,
-        }),
-      dpop,
-    );
+  /** Options for oauth4webapi's own requests (the JWKS): the client's timeout and fetch. */
+  signatureOptions(): oauth.ValidateSignatureOptions {
+    return this.#requestOptions(this.#retry.timeoutMs) as unknown as oauth.ValidateSignatureOptions;
   }
 
   /**
@@ -410,8 +345,10 @@ export class OAuthClient {
     request: EndpointRequest,
     process?: ResponseReader<oauth.TokenEndpointResponse>,
     dpop?: DpopSigner,
+    once?: boolean,
   ): Promise<Obtained> {
-    return this.#token({ kind: 'other', name }, secrets, request, undefined, process, dpop);
+    const grant: Grant = once ? { kind: 'other', name, once } : { kind: 'other', name };
+    return this.#token(grant, secrets, request, undefined, process, dpop);
   }
 
   /** The client's id, as oauth4webapi takes it. */
@@ -755,7 +692,7 @@ function given(e: EndpointOptions): Partial<oauth.AuthorizationServer> {
   return out;
 }
 
-function needEndpoint(url: string | undefined, what: string, option: string): string {
+export function needEndpoint(url: string | undefined, what: string, option: string): string {
   if (url === undefined) {
     throw new TokenkeeperError(
       'TOKENKEEPER_INVALID_ARGUMENT',
@@ -766,7 +703,7 @@ function needEndpoint(url: string | undefined, what: string, option: string): st
 }
 
 /** A failed check of the authorization response, or the server's error answer, as a typed error. */
-function authorizationResponseError(error: unknown): TokenkeeperError {
+export function authorizationResponseError(error: unknown): TokenkeeperError {
   if (error instanceof oauth.AuthorizationResponseError) {
     const code = scrubUrls(String(error.error)).slice(0, 100);
     const description = error.error_description ? `: ${scrubUrls(error.error_description).slice(0, 200)}` : '';
@@ -796,7 +733,7 @@ function isIdTokenError(error: unknown): boolean {
   );
 }
 
-function idTokenError(error: unknown): TokenkeeperError {
+export function idTokenError(error: unknown): TokenkeeperError {
   if (error instanceof TokenkeeperError) return error;
   const e = error as { message?: string; cause?: { message?: string } };
   return new TokenkeeperError(

@@ -17,6 +17,8 @@ export interface SessionHost {
   report(session: Session, error: unknown): void;
   /** The DPoP signer of a session whose tokens are bound to a key; `undefined` for bearer sessions. */
   dpop(session: Session, record: SessionRecord): Promise<DpopSigner | undefined>;
+  /** The server's OpenID Connect endpoints (from its discovery document) and the client's id. */
+  oidc(): Promise<{ userinfoEndpoint?: string; endSessionEndpoint?: string; clientId: string }>;
 }
 
 /** What {@link Session.info} tells: everything about a session but its secrets. */
@@ -47,6 +49,13 @@ const MAX_JITTER_MS = 2_000;
 
 /** A 401 for an access token younger than this is the API's answer, not a reason to renew. */
 const JUST_ISSUED_MS = 10_000;
+
+export interface EndSessionOptions {
+  /** Where the server sends the browser back after the logout: as registered at the server. */
+  postLogoutRedirectUri?: string;
+  /** Given back to `postLogoutRedirectUri` as `state`. */
+  state?: string;
+}
 
 export interface LogoutOptions {
   /**
@@ -202,6 +211,35 @@ export class Session {
       this.#touchedAt = now;
       this.#host.touch(this);
     }
+  }
+
+  /**
+   * The signed-in user's claims from the server's userinfo endpoint (OpenID Connect Core §5.3),
+   * asked with this session's access token through {@link fetch} (so renewed on a 401, and with
+   * a DPoP proof for a DPoP session). When the session has the ID token's claims, the answer's
+   * `sub` must be the same user's (§5.3.2).
+   * @throws TokenkeeperError `TOKENKEEPER_USERINFO` for an error answer, a signed (JWT) or
+   *   non-JSON answer, or another user's `sub`; `TOKENKEEPER_INVALID_ARGUMENT` when the server
+   *   names no userinfo endpoint
+   */
+  async userinfo(): Promise<Record<string, unknown> & { sub: string }> {
+    // Loaded on first use: a browser app that never asks pays nothing up front.
+    const { userinfoOf } = await import('./oidc-session.js');
+    return userinfoOf(this, await this.#host.oidc());
+  }
+
+  /**
+   * The URL that ends the user's session at the identity provider too (OpenID Connect
+   * RP-Initiated Logout 1.0): send the browser there after {@link logout}, which ends it here.
+   * It carries `client_id`, and `post_logout_redirect_uri` (registered at the server) and `state`
+   * when given. No `id_token_hint`: tokenkeeper does not keep the ID token (only its validated
+   * claims), so servers ask the user to confirm the logout.
+   * @throws TokenkeeperError `TOKENKEEPER_INVALID_ARGUMENT` when the server names no
+   *   `end_session_endpoint`, or for a redirect URI that is not an absolute URL
+   */
+  async endSessionUrl(options: EndSessionOptions = {}): Promise<string> {
+    const { endSessionUrlOf } = await import('./oidc-session.js');
+    return endSessionUrlOf(await this.#host.oidc(), options);
   }
 
   /** Everything about the session but its secrets: for logs, support and admin pages. */

@@ -4,6 +4,7 @@ import type { Store, StoreRecord } from '../../store/types.js';
 import type { TokenSet } from '../../token/token-set.js';
 import type { DpopRecord, DpopSigner } from '../dpop-options.js';
 import type { OAuthClient } from '../oauth.js';
+import { authorizationUrl, codeCallback } from './code-flow.js';
 
 /**
  * The authorization code flow with PKCE in two calls (RFC 6749 §4.1, RFC 7636, RFC 9207,
@@ -152,7 +153,7 @@ export async function startAuthorization(
     params.dpop_jkt = dpop.jkt;
     pending.dpop = dpop;
   }
-  const url = await ctx.oauth.authorizationUrl(params, par);
+  const url = await authorizationUrl(ctx.oauth, params, par);
   await ctx.store.set(ctx.pendingKey(state), { tokenkeeper: 'login/1', ...pending } as unknown as StoreRecord, {
     ttlMs: ctx.pendingTtlMs,
   });
@@ -214,7 +215,8 @@ export async function completeAuthorization(
   if (pending.expiresAt <= Date.now()) throw loginState('came after its login expired');
   const id = sessionId ?? pending.sessionId;
   const bound = await signerFor(pending.dpop, id === undefined ? { key } : { key, sessionId: id });
-  const result = await ctx.oauth.codeCallback(
+  const result = await codeCallback(
+    ctx.oauth,
     params,
     {
       state,
