@@ -92,7 +92,13 @@ export function sameIssuer(stamped: string | undefined, discovery: OAuthDiscover
 
 /** The scope the SDK would ask for (SEP-835): the server's advertised scopes, else the client's. */
 export function scopeOf(discovery: OAuthDiscoveryState, metadata: OAuthClientMetadata): string | undefined {
-  return discovery.resourceMetadata?.scopes_supported?.join(' ') || metadata.scope || undefined;
+  // The server's scopes, and the client's own (`offline_access`, which most servers need before
+  // they issue a refresh token).
+  const scopes = new Set([
+    ...(discovery.resourceMetadata?.scopes_supported ?? []),
+    ...(metadata.scope?.split(' ').filter((s) => s !== '') ?? []),
+  ]);
+  return scopes.size === 0 ? undefined : [...scopes].join(' ');
 }
 
 /** Errors after which the session needs a new login (the SDK then starts one). */

@@ -29,8 +29,11 @@ export interface McpAuthProviderOptions {
    * when an app logs several users in to one server.
    */
   sessionId?: string;
-  /** The metadata registered by Dynamic Client Registration (RFC 7591). */
-  clientMetadata: OAuthClientMetadata;
+  /**
+   * The metadata registered by Dynamic Client Registration (RFC 7591), with OpenID Connect's
+   * `application_type` (`native` lets a loopback redirect URI take any port on most servers).
+   */
+  clientMetadata: OAuthClientMetadata & { application_type?: string };
   /** The redirect URI of logins the SDK starts (default: the first of `clientMetadata.redirect_uris`). */
   redirectUrl?: string | URL;
   /**
