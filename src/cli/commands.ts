@@ -7,7 +7,7 @@ import { SessionManager } from '../session/manager.js';
 import { decodeSession, type SessionRecord } from '../session/record.js';
 import type { HeldLock as StoreLock } from '../store/kit/liveness.js';
 import type { Store, StoreEntry, StoreRecord } from '../store/types.js';
-import { openStoreUrl, usage, withKeys } from './stores.js';
+import { openStoreUrl, UsageError, usage, withKeys } from './stores.js';
 
 /** What every command takes. */
 export interface Common {
@@ -353,6 +353,7 @@ export async function doctor(c: Common): Promise<Check[]> {
       });
     });
   } catch (error) {
+    if (error instanceof UsageError) throw error; // a wrong --store is bad usage (exit 2), not an outage
     checks.push({ check: 'store', ok: false, detail: (error as Error).message });
   }
   const locks = await heldLocks(url).catch((error: unknown) => ({ error: (error as Error).message }));

@@ -1,5 +1,8 @@
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { type EncryptionOptions, encryptedStore } from '../codec/encrypted.js';
 import { TokenkeeperError } from '../errors.js';
+import { describeServer } from '../store/kit/describe.js';
 import type { Store } from '../store/types.js';
 
 /**
@@ -22,12 +25,14 @@ export async function openStoreUrl(url: string): Promise<Store> {
     case 'file:': {
       const { fileStore } = await import('../store/file/index.js');
       const path = decodeURIComponent(parsed.pathname);
+      if (path !== '' && path !== '/') inExistingFolder(path, 'file:/path/to/store');
       return fileStore({ ...(path === '' || path === '/' ? {} : { path }), ...ns });
     }
     case 'sqlite:': {
       const { sqliteStore } = await import('../store/sqlite/index.js');
       const path = decodeURIComponent(parsed.pathname);
       if (path === '') throw usage('sqlite: needs a database file, such as sqlite:/var/lib/app/sessions.db');
+      inExistingFolder(path, 'sqlite:/var/lib/app/sessions.db');
       return sqliteStore({ path, ...ns });
     }
     case 'redis:':
@@ -47,6 +52,24 @@ export async function openStoreUrl(url: string): Promise<Store> {
         `unknown store URL scheme ${parsed.protocol}: use file:, sqlite:, redis://, rediss://, postgres:// or postgresql://`,
       );
   }
+}
+
+/**
+ * A store path whose folder does not exist is a typo far more often than a wish: refused, so a
+ * mistyped `--store` never creates folders and an empty store, then reports "no sessions".
+ */
+function inExistingFolder(path: string, example: string): void {
+  const folder = dirname(resolve(path));
+  if (!existsSync(folder)) {
+    throw usage(
+      `the folder ${folder} does not exist: check the store path (such as ${example}), or create the folder first`,
+    );
+  }
+}
+
+/** How the store is named to the user: no password, no query. */
+export function describeStore(url: string): string {
+  return describeServer(url);
 }
 
 /** The store seen through its encryption, when keys are given. */
