@@ -366,6 +366,7 @@ export async function doctor(c: Common): Promise<Check[]> {
   } else if ('error' in locks) {
     checks.push({ check: 'locks', ok: false, detail: locks.error });
   } else {
+    const junk = url.protocol === 'file:' ? await lockJunk(url).catch(() => []) : [];
     const stale = locks.filter((l) => l.expiresAt <= Date.now());
     const shown = locks
       .slice(0, 5)
@@ -375,13 +376,20 @@ export async function doctor(c: Common): Promise<Check[]> {
             l.expiresAt <= Date.now() ? 'STALE: lease ended' : 'until'
           } ${new Date(l.expiresAt).toISOString()})`,
       );
+    const junkShown = junk
+      .slice(0, 5)
+      .map((j) => `${j.name} (${j.what}, ${Math.round(j.ageMs / 1000)} s old)`)
+      .join('; ');
     checks.push({
       check: 'locks',
-      ok: stale.length === 0,
+      ok: stale.length === 0 && junk.length === 0,
       detail:
-        locks.length === 0
+        (locks.length === 0
           ? 'none held'
-          : `${locks.length} held${stale.length ? `, ${stale.length} stale (a holder that died; the next taker breaks it)` : ''}: ${shown.join('; ')}${locks.length > 5 ? '; ...' : ''}`,
+          : `${locks.length} held${stale.length ? `, ${stale.length} stale (a holder that died; the next taker breaks it)` : ''}: ${shown.join('; ')}${locks.length > 5 ? '; ...' : ''}`) +
+        (junk.length === 0
+          ? ''
+          : `; ${junk.length} junk file${junk.length === 1 ? '' : 's'} at lock paths (no lock record; the next taker clears each once older than a lease): ${junkShown}${junk.length > 5 ? '; ...' : ''}`),
     });
   }
   if (c.issuer !== undefined) checks.push(...(await serverChecks(c.issuer)));
@@ -448,6 +456,14 @@ async function heldLocks(url: URL): Promise<HeldLock[] | undefined> {
     return undefined;
   }
   return locks.map(({ remainingMs, ...l }) => ({ ...l, expiresAt: Date.now() + remainingMs }));
+}
+
+/** Junk at the lock paths of the file store of `url` (its folder as the store computes it). */
+async function lockJunk(url: URL) {
+  const { fileLockJunk } = await import('../store/file/index.js');
+  const path = decodeURIComponent(url.pathname);
+  const namespace = url.searchParams.get('namespace') ?? undefined;
+  return fileLockJunk({ ...(path === '' || path === '/' ? {} : { path }), namespace });
 }
 
 async function serverChecks(issuer: string): Promise<Check[]> {

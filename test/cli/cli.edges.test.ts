@@ -1,5 +1,14 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lutimesSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
@@ -237,4 +246,26 @@ describe('a store URL pointing into a folder that does not exist', () => {
       }
     }
   }, 60_000);
+});
+
+describe('doctor lists junk at lock paths', () => {
+  it('names each file at a lock or write-guard path that holds no lock record, with what it is and its age', async () => {
+    const dir = join(tmp(), 'store');
+    const url = `file:${dir}`;
+    const store = await openStoreUrl(url);
+    await store.set('tokenkeeper:s:alice', { a: 1 }); // makes the folder
+    await store.close();
+    writeFileSync(join(dir, 'tokenkeeper%3As%3Aalice.wlock'), '');
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'tokenkeeper%3As%3Abob.lock'));
+    const old = (Date.now() - 120_000) / 1000;
+    for (const n of ['tokenkeeper%3As%3Aalice.wlock', 'tokenkeeper%3As%3Abob.lock'])
+      lutimesSync(join(dir, n), old, old);
+    const r = await cli(['doctor', '--store', url, '--json']);
+    expect(r.code).toBe(1);
+    const locks = json<{ check: string; ok: boolean; detail: string }[]>(r).find((c) => c.check === 'locks');
+    expect(locks?.ok).toBe(false);
+    expect(locks?.detail).toMatch(
+      /^none held; 2 junk files at lock paths \(no lock record; the next taker clears each once older than a lease\): tokenkeeper%3As%3Aalice\.wlock \(an empty file, 1[12]\d s old\); tokenkeeper%3As%3Abob\.lock \(a symbolic link, 1[12]\d s old\)$/,
+    );
+  }, 30_000);
 });
