@@ -3,10 +3,8 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { isTokenkeeperError } from '../errors.js';
 import {
-  type Check,
   type Common,
   clearSessions,
-  doctor,
   listRows,
   migrate,
   readRow,
@@ -15,6 +13,7 @@ import {
   type SessionRow,
   withStore,
 } from './commands.js';
+import { type Check, doctor } from './doctor.js';
 import { Progress } from './progress.js';
 import { describeStore, parseKeys, UsageError } from './stores.js';
 import { printable, printableJson } from './text.js';
