@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Podio from 'podio-js';
@@ -288,6 +288,81 @@ describe('podio-js fleets sharing one store', () => {
       }
     }
   });
+
+  it('a refresh slower than the lease: the heartbeat keeps the lock, so one refresh, and both instances succeed', async () => {
+    const store = fileStore({ path: freshDir() });
+    const make = () => {
+      const sessionStore = podioSessionStore(store, { key: 'app-42' });
+      const podio = new Podio.api(
+        { authType: 'app', clientId: api.clientId, clientSecret: api.clientSecret },
+        { apiURL: api.apiURL, sessionStore },
+      );
+      return sessionStore.shareRefresh(podio, { leaseMs: 300 });
+    };
+    const first = make();
+    await authenticate(first);
+    const second = make();
+    await second.isAuthenticated().catch(() => {}); // reads the stored session
+    await new Promise((r) => setTimeout(r, 100));
+    api.expire(first.authObject?.accessToken as string);
+    api.slow.refreshMs = 1_200; // four leases
+    const before = { ...api.counts };
+    try {
+      const results = await Promise.allSettled([first.request('GET', '/item/1'), second.request('GET', '/item/2')]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+      expect(api.counts.refresh - before.refresh).toBe(1);
+      expect(api.counts.invalidGrant - before.invalidGrant).toBe(0);
+    } finally {
+      api.slow.refreshMs = 0;
+    }
+  }, 30_000);
+
+  it('a lock lost before the refresh is sent: nothing is sent (TOKENKEEPER_LEASE_LOST), the session stays', async () => {
+    const dir = freshDir();
+    const inner = fileStore({ path: dir });
+    let breakNextLock = false;
+    // The file store, with its lock file taken away under the holder (another process broke it,
+    // as it may once the holder stalled past its lease) while the record is read.
+    const store: Store = {
+      ...inner,
+      async get(key) {
+        const entry = await inner.get(key);
+        if (breakNextLock) {
+          breakNextLock = false;
+          for (const name of readdirSync(dir)) if (name.endsWith('.lock')) rmSync(join(dir, name));
+        }
+        return entry;
+      },
+    };
+    const errors: unknown[] = [];
+    const sessionStore = podioSessionStore(store, { key: 'app-42', onError: (e) => errors.push(e) });
+    const podio = sessionStore.shareRefresh(
+      new Podio.api(
+        { authType: 'app', clientId: api.clientId, clientSecret: api.clientSecret },
+        { apiURL: api.apiURL, sessionStore },
+      ),
+    );
+    await authenticate(podio);
+    const snapshot = async () => {
+      const out: Record<string, unknown> = {};
+      for await (const k of inner.keys()) out[k] = (await inner.get(k))?.value;
+      return out;
+    };
+    const stored = await snapshot();
+    expect(Object.keys(stored)).toHaveLength(1);
+    api.expire(podio.authObject?.accessToken as string);
+    const before = api.counts.refresh;
+    breakNextLock = true;
+    await expect(podio.request('GET', '/item/1')).rejects.toBeDefined();
+    expect(api.counts.refresh - before).toBe(0);
+    expect(errors.map((e) => (e as { code?: string }).code)).toContain('TOKENKEEPER_LEASE_LOST');
+    expect(await snapshot()).toEqual(stored); // the session stays as it was
+    // podio-js retries the request even after a failed refresh (its transport does not return on
+    // the error), which refreshes again, now under a lock that holds: let that end before the
+    // fake API closes under it.
+    for (let i = 0; i < 100 && api.counts.refresh === before; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+  }, 30_000);
 
   it('refuses shareRefresh on something that is not a podio-js instance', () => {
     expect(() => podioSessionStore(memoryStore()).shareRefresh({} as never)).toThrow(/podio-js instance/);

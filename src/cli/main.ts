@@ -3,10 +3,8 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { isTokenkeeperError } from '../errors.js';
 import {
-  type Check,
   type Common,
   clearSessions,
-  doctor,
   listRows,
   migrate,
   readRow,
@@ -15,8 +13,10 @@ import {
   type SessionRow,
   withStore,
 } from './commands.js';
+import { type Check, doctor } from './doctor.js';
 import { Progress } from './progress.js';
-import { parseKeys, UsageError, withApp } from './stores.js';
+import { describeStore, parseKeys, UsageError, withApp } from './stores.js';
+import { printable, printableJson } from './text.js';
 
 /**
  * `tokenkeeper`: look inside session stores, move them, re-encrypt them, and find out what is
@@ -70,6 +70,17 @@ Examples:
 Exit codes: 0 done, 1 done with failures, 2 bad usage, 3 store or server unreachable, 4 wrong or missing key.`,
   );
 
+/** Asks on the terminal (stderr, so --json output stays clean); true for "yes" or "y". */
+async function confirm(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^(y|yes)$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -98,14 +109,14 @@ function common(extraKeys: string[] = [], storeOverride?: string): Common {
 }
 
 function print(c: { json: boolean }, value: unknown, text: () => string): void {
-  process.stdout.write(`${c.json ? JSON.stringify(value) : text()}\n`);
+  process.stdout.write(`${c.json ? printableJson(value) : text()}\n`);
 }
 
 function table(rows: SessionRow[]): string {
   if (rows.length === 0) return 'no sessions';
   const cols: (keyof SessionRow)[] = ['id', 'status', 'grant', 'expiresAt', 'lastRenewedAt', 'scope'];
   const cell = (r: SessionRow, k: keyof SessionRow) =>
-    String(r[k] ?? (k === 'status' ? '' : '-')) + (k === 'status' && r.problem ? ` (${r.problem})` : '');
+    printable(String(r[k] ?? (k === 'status' ? '' : '-')) + (k === 'status' && r.problem ? ` (${r.problem})` : ''));
   const widths = cols.map((k) => Math.max(k.length, ...rows.map((r) => cell(r, k).length)));
   const line = (values: string[]) =>
     values
@@ -138,13 +149,13 @@ sessions
     const c = common();
     const row = await withStore(c, (store) => readRow(store, c, id));
     if (row === undefined) {
-      print(c, { error: 'not found', id }, () => `no session ${JSON.stringify(id)}`);
+      print(c, { error: 'not found', id }, () => `no session ${printable(JSON.stringify(id))}`);
       process.exitCode = EXIT.failed;
       return;
     }
     print(c, row, () =>
       Object.entries(row)
-        .map(([k, v]) => `${k.padEnd(14)} ${String(v)}`)
+        .map(([k, v]) => `${k.padEnd(14)} ${printable(String(v))}`)
         .join('\n'),
     );
     if (row.problem !== undefined) process.exitCode = EXIT.key;
@@ -156,7 +167,8 @@ sessions
   .action(async (id: string) => {
     const c = common();
     const removed = await removeSession(c, id);
-    print(c, { removed }, () => (removed ? `removed ${JSON.stringify(id)}` : `no session ${JSON.stringify(id)}`));
+    const shown = printable(JSON.stringify(id));
+    print(c, { removed }, () => (removed ? `removed ${shown}` : `no session ${shown}`));
     if (!removed) process.exitCode = EXIT.failed;
   });
 
@@ -167,8 +179,20 @@ sessions
     '--revoke',
     'revoke each at the server first (needs --issuer and --client-id; TOKENKEEPER_CLIENT_SECRET for a secret)',
   )
-  .action(async (o: { revoke?: boolean }) => {
+  .option('--yes', 'delete without asking (needed when there is no terminal to ask on)')
+  .action(async (o: { revoke?: boolean; yes?: boolean }) => {
     const c = common();
+    if (o.yes !== true) {
+      if (!process.stdin.isTTY || !process.stderr.isTTY) {
+        throw new UsageError('sessions clear deletes every session of the namespace: add --yes to confirm');
+      }
+      const question = `Delete every session of namespace ${printable(JSON.stringify(c.namespace))} in ${describeStore(c.store)}${o.revoke ? ' (revoking each)' : ''}? Type yes to go on: `;
+      if (!(await confirm(question))) {
+        print(c, { removed: 0, cancelled: true }, () => 'cancelled: nothing removed');
+        process.exitCode = EXIT.failed;
+        return;
+      }
+    }
     const removed = await clearSessions(c, o.revoke === true);
     print(c, { removed }, () => `removed ${removed} session${removed === 1 ? '' : 's'}`);
   });
@@ -219,7 +243,9 @@ program
   .action(async () => {
     const c = common();
     const checks: Check[] = await doctor(c);
-    print(c, checks, () => checks.map((k) => `${k.ok ? 'ok  ' : 'FAIL'} ${k.check.padEnd(17)} ${k.detail}`).join('\n'));
+    print(c, checks, () =>
+      checks.map((k) => `${k.ok ? 'ok  ' : 'FAIL'} ${k.check.padEnd(17)} ${printable(k.detail)}`).join('\n'),
+    );
     if (checks.some((k) => !k.ok))
       process.exitCode = checks.some((k) => k.check === 'store' && !k.ok) ? EXIT.unavailable : EXIT.failed;
   });
@@ -247,8 +273,8 @@ program
     const message = (error as Error).message ?? String(error);
     process.stderr.write(
       json
-        ? `${JSON.stringify({ error: message, code: (error as { code?: string }).code })}\n`
-        : `tokenkeeper: ${message}\n`,
+        ? `${printableJson({ error: message, code: (error as { code?: string }).code })}\n`
+        : `tokenkeeper: ${printable(message)}\n`,
     );
     process.exitCode = code;
   })

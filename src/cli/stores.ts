@@ -1,8 +1,10 @@
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { type EncryptionOptions, encryptedStore } from '../codec/encrypted.js';
 import { TokenkeeperError } from '../errors.js';
 import { defaultStorePath } from '../store/file/index.js';
+import { describeServer } from '../store/kit/describe.js';
+
 import type { Store } from '../store/types.js';
 
 /**
@@ -25,12 +27,14 @@ export async function openStoreUrl(url: string): Promise<Store> {
     case 'file:': {
       const { fileStore } = await import('../store/file/index.js');
       const path = decodeURIComponent(parsed.pathname);
+      if (path !== '' && path !== '/') inExistingFolder(path, 'file:/path/to/store');
       return fileStore({ ...(path === '' || path === '/' ? {} : { path }), ...ns });
     }
     case 'sqlite:': {
       const { sqliteStore } = await import('../store/sqlite/index.js');
       const path = decodeURIComponent(parsed.pathname);
       if (path === '') throw usage('sqlite: needs a database file, such as sqlite:/var/lib/app/sessions.db');
+      inExistingFolder(path, 'sqlite:/var/lib/app/sessions.db');
       return sqliteStore({ path, ...ns });
     }
     case 'redis:':
@@ -97,6 +101,24 @@ export function withApp(url: string, app: string | undefined): string {
     throw usage(`${join(dir, 'apps')} holds the sessions of several apps (${apps.join(', ')}): give --app <name>`);
   }
   return url;
+}
+
+/**
+ * A store path whose folder does not exist is a typo far more often than a wish: refused, so a
+ * mistyped `--store` never creates folders and an empty store, then reports "no sessions".
+ */
+function inExistingFolder(path: string, example: string): void {
+  const folder = dirname(resolve(path));
+  if (!existsSync(folder)) {
+    throw usage(
+      `the folder ${folder} does not exist: check the store path (such as ${example}), or create the folder first`,
+    );
+  }
+}
+
+/** How the store is named to the user: no password, no query. */
+export function describeStore(url: string): string {
+  return describeServer(url);
 }
 
 /** The store seen through its encryption, when keys are given. */

@@ -1,5 +1,7 @@
 import { TokenkeeperError } from '../errors.js';
 import { checkNamespace, dropInKey } from '../store/kit/keys.js';
+import type { KeptLease } from '../store/kit/lease.js';
+import { keepAlive } from '../store/kit/lease.js';
 import { isPlainObject, parseJson } from '../store/kit/records.js';
 import type { Store, StoreRecord } from '../store/types.js';
 import { withLock } from '../store/with-lock.js';
@@ -55,8 +57,14 @@ export interface PodioSessionStore {
 }
 
 export interface ShareRefreshOptions {
-  /** The lock's lease and wait (default 60 s each). The lease must outlast one token request. */
+  /**
+   * The lock's lease (default 5 s), as the session engine takes it: a heartbeat extends it while
+   * the refresh runs, however long Podio takes, and it is confirmed just before the refresh
+   * token is sent (nothing is sent once it was lost). A process that dies holding it frees the
+   * lock within one lease.
+   */
   leaseMs?: number;
+  /** How long to wait for another process's refresh (default 60 s). */
   waitMs?: number;
 }
 
@@ -196,7 +204,7 @@ export function podioSessionStore(store: Store, options: PodioSessionStoreOption
           'shareRefresh(podio) needs a podio-js instance (tested with podio-js 1.6).',
         );
       }
-      const lock = { leaseMs: shareOptions.leaseMs ?? 60_000, waitMs: shareOptions.waitMs ?? 60_000 };
+      const lock = { leaseMs: shareOptions.leaseMs ?? 5_000, waitMs: shareOptions.waitMs ?? 60_000 };
       const original = podio._refreshToken;
       const flights = new Map<string, Promise<unknown>>();
       podio._refreshToken = function refreshShared(this: PodioLike, callback) {
@@ -206,7 +214,7 @@ export function podioSessionStore(store: Store, options: PodioSessionStoreOption
         // Concurrent 401s in this instance share one flight; processes share the store's lock.
         let flight = flights.get(authType);
         if (flight === undefined) {
-          flight = withLock(store, keyOf(authType), () => refreshUnderLock(this, authType, seen), lock).finally(() =>
+          flight = leased(authType, (lease) => refreshUnderLock(this, authType, seen, lease)).finally(() =>
             flights.delete(authType),
           );
           flights.set(authType, flight);
@@ -220,7 +228,25 @@ export function podioSessionStore(store: Store, options: PodioSessionStoreOption
         );
       };
 
-      const refreshUnderLock = async (sdk: PodioLike, authType: PodioAuthType, seen: string | undefined) => {
+      /**
+       * The store's lock with the session engine's lease discipline (the store kit's heartbeat):
+       * extended every third of a lease while the work runs, released after it.
+       */
+      const leased = async <T>(authType: PodioAuthType, work: (lease: KeptLease) => Promise<T>): Promise<T> => {
+        const lease = keepAlive(await store.lock(keyOf(authType), lock), Math.max(20, lock.leaseMs / 3));
+        try {
+          return await work(lease);
+        } finally {
+          await lease.release().catch(onError);
+        }
+      };
+
+      const refreshUnderLock = async (
+        sdk: PodioLike,
+        authType: PodioAuthType,
+        seen: string | undefined,
+        lease: KeptLease,
+      ) => {
         const entry = await read(authType);
         const stored = entry === undefined ? undefined : toAuthObject(entry.value);
         if (stored?.accessToken !== undefined && stored.accessToken !== seen) {
@@ -233,6 +259,15 @@ export function podioSessionStore(store: Store, options: PodioSessionStoreOption
           throw new TokenkeeperError(
             'TOKENKEEPER_REAUTH_REQUIRED',
             'The Podio session has no refresh token: authenticate again.',
+          );
+        }
+        // Confirmed just before sending, as the engine does: a refresh token goes out only under a
+        // lock this process provably still holds, so no other process can be sending the same one.
+        if (lease.lost || !(await lease.extend())) {
+          throw new TokenkeeperError(
+            'TOKENKEEPER_LEASE_LOST',
+            'The lock on the Podio session was lost before its refresh could be sent (this process stalled, or the store failed); nothing was sent. Retry the request.',
+            { key: keyOf(authType) },
           );
         }
         const response = await new Promise((resolve, reject) =>

@@ -49,7 +49,10 @@ export interface WebAuthOptions {
    * `reference` (a store's host or an error's text is none of their business); log the error with
    * it, so support can find the details from what the user reports. Default: `console.error`.
    */
-  onError?: (error: unknown, context: { reference: string; route: 'login' | 'callback' | 'logout' }) => void;
+  onError?: (
+    error: unknown,
+    context: { reference: string; route: 'login' | 'callback' | 'logout' | 'session' },
+  ) => void;
 }
 
 export interface WebAuth {
@@ -59,7 +62,12 @@ export interface WebAuth {
   callback(request: Request): Promise<Response>;
   /** A POST from the app's own pages: revokes, deletes the session, clears the cookie. */
   logout(request: Request): Promise<Response>;
-  /** The signed-in user's session, or `undefined`. */
+  /**
+   * The signed-in user's session, or `undefined`. When the store fails it throws a
+   * `TokenkeeperError` of the same code whose message is only a reference (the error itself,
+   * which names the store's host, goes to `onError` with `route: 'session'`): a framework's
+   * default error page shows visitors nothing of the server.
+   */
   sessionFor(request: Request): Promise<Session | undefined>;
   /** The app's origin (from `redirectUri`). */
   readonly origin: string;
@@ -115,7 +123,24 @@ export function webAuth(manager: SessionManager, options: WebAuthOptions): WebAu
   const sessionFor = async (request: Request): Promise<Session | undefined> => {
     const id = await read(request, name);
     if (id === undefined || !SESSION_ID.test(id)) return undefined;
-    return manager.get(id);
+    try {
+      return await manager.get(id);
+    } catch (error) {
+      const reference = newReference();
+      report(error, reference, 'session');
+      const code = error instanceof TokenkeeperError ? error.code : 'TOKENKEEPER_STORE_UNAVAILABLE';
+      throw new TokenkeeperError(
+        code,
+        `The signed-in session could not be read (reference ${reference}; the server log has the details).`,
+        { cause: error },
+      );
+    }
+  };
+  const newReference = () => toBase64Url(crypto.getRandomValues(new Uint8Array(6)));
+  const report = (error: unknown, reference: string, route: 'login' | 'callback' | 'logout' | 'session') => {
+    try {
+      o.onError(error, { reference, route });
+    } catch {}
   };
 
   /**
@@ -124,10 +149,8 @@ export function webAuth(manager: SessionManager, options: WebAuthOptions): WebAu
    * ports, and an unexpected one may say anything.
    */
   const failure = (route: 'login' | 'callback' | 'logout', error: unknown): Response => {
-    const reference = toBase64Url(crypto.getRandomValues(new Uint8Array(6)));
-    try {
-      o.onError(error, { reference, route });
-    } catch {}
+    const reference = newReference();
+    report(error, reference, route);
     const code = (error as { code?: unknown } | undefined)?.code;
     const again = 'if it keeps failing, give this reference to the site’s support';
     const [status, title, text] =

@@ -1,10 +1,22 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  lutimesSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildSync } from 'esbuild';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStoreUrl } from '../../src/cli/stores.js';
 import { encryptedStore } from '../../src/codec/encrypted.js';
-import { type ChildResult, startChild } from '../helpers/child.js';
+import { SessionManager, type Store } from '../../src/index.js';
+import { CHILD_BUNDLES, type ChildResult, startChild } from '../helpers/child.js';
 
 // The `tokenkeeper` command line at its edges, as an operator would misuse it: a real process per
 // command, its output and exit code checked.
@@ -110,6 +122,150 @@ describe('doctor --store file:', () => {
     chmodSync(own, 0o750);
     expect(folder(await cli(['doctor', '--store', `file:${own}`, '--json']))?.detail).toBe(
       `${own} is 0750: other users can read it; chmod 700 ${own}`,
+    );
+  }, 30_000);
+});
+
+async function seedSessions(store: Store, ids: string[]): Promise<void> {
+  // adopt() stores the tokens it is given; nothing is sent to this endpoint.
+  const manager = new SessionManager({ store, tokenEndpoint: 'http://127.0.0.1:9/token', client: { clientId: 'c' } });
+  for (const id of ids) {
+    await manager.adopt(id, { access_token: 'at', refresh_token: 'rt', token_type: 'Bearer', expires_in: 3600 });
+  }
+}
+
+describe('sessions list and show with hostile session ids', () => {
+  // An id (by default the ID token's sub) with a terminal title escape, a CSI, a newline and a bidi override.
+  const hostile = 'evil\u001b]0;pwned\u0007\u009b31m\nalice  active  fake-row\u202egnp.exe';
+
+  it('shows control characters as escapes, never raw', async () => {
+    const url = `file:${join(tmp(), 'store')}`;
+    const store = await openStoreUrl(url);
+    await seedSessions(store, [hostile, 'bob']);
+    await store.close();
+    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/;
+    const list = await cli(['sessions', 'list', '--store', url]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).not.toMatch(raw);
+    expect(list.stdout.trim().split('\n')).toHaveLength(3); // the header, bob, and the hostile id on one line
+    expect(list.stdout).toContain('evil\\x1b]0;pwned\\x07\\x9b31m\\nalice  active  fake-row\\u202egnp.exe');
+    const show = await cli(['sessions', 'show', hostile, '--store', url]);
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).not.toMatch(raw);
+    expect(show.stdout).toContain('\\x1b]0;pwned');
+    const json = await cli(['sessions', 'list', '--store', url, '--json']);
+    expect(json.stdout).not.toMatch(/[\u007f-\u009f\u202e]/);
+    expect((JSON.parse(json.stdout) as { id: string }[]).map((r) => r.id)).toContain(hostile); // the same id, escaped
+    const rm = await cli(['sessions', 'rm', hostile, '--store', url]);
+    expect(rm.stdout).not.toMatch(raw);
+  }, 30_000);
+});
+
+describe('sessions clear asks first', () => {
+  let bundle: string | undefined;
+  /** Runs the CLI on a terminal of its own (util-linux `script`), typing `answer` at its question. */
+  function onTerminal(args: string[], answer: string): Promise<{ code: number | null; output: string }> {
+    if (bundle === undefined) {
+      bundle = join(CHILD_BUNDLES, `tty-main-${process.pid}.mjs`);
+      buildSync({
+        entryPoints: [join(import.meta.dirname, '../../src/cli/main.ts')],
+        outfile: bundle,
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        packages: 'external',
+        logLevel: 'error',
+      });
+    }
+    const quoted = [process.execPath, bundle, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const child = spawn('script', ['-qec', quoted, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    let answered = false;
+    child.stdin.on('error', () => {}); // the command may end before its input is read
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      output += d;
+      if (!answered && output.includes('Type yes to go on')) {
+        answered = true;
+        child.stdin.write(`${answer}\n`);
+      }
+    });
+    return new Promise((resolve) => child.on('close', (code) => resolve({ code, output })));
+  }
+
+  it.skipIf(!existsSync('/usr/bin/script'))(
+    'on a terminal: nothing is removed unless the answer is yes',
+    async () => {
+      const url = `sqlite:${join(tmp(), 'sessions.db')}`;
+      const store = await openStoreUrl(url);
+      await seedSessions(store, ['a', 'b']);
+      const no = await onTerminal(['sessions', 'clear', '--store', url], 'no');
+      expect(no.output).toContain('Delete every session of namespace "tokenkeeper" in sqlite:');
+      expect(no.output).toContain('cancelled: nothing removed');
+      expect(no.code).toBe(1);
+      const remaining = [];
+      for await (const k of store.keys('tokenkeeper:s:')) remaining.push(k);
+      expect(remaining).toHaveLength(2);
+      const yes = await onTerminal(['sessions', 'clear', '--store', url], 'yes');
+      expect(yes.output).toContain('removed 2 sessions');
+      expect(yes.code).toBe(0);
+      await store.close();
+    },
+    30_000,
+  );
+
+  it('without a terminal it needs --yes (exit 2, nothing removed)', async () => {
+    const url = `sqlite:${join(tmp(), 'sessions.db')}`;
+    const store = await openStoreUrl(url);
+    await seedSessions(store, ['a']);
+    const r = await cli(['sessions', 'clear', '--store', url]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('add --yes to confirm');
+    expect(await store.get('tokenkeeper:s:a')).toBeDefined();
+    expect(json(await cli(['sessions', 'clear', '--yes', '--store', url, '--json']))).toEqual({ removed: 1 });
+    await store.close();
+  }, 30_000);
+});
+
+describe('a store URL pointing into a folder that does not exist', () => {
+  it('is bad usage (exit 2), and nothing is created', async () => {
+    const base = tmp();
+    for (const [url, folder] of [
+      [`sqlite:${join(base, 'typo', 'x.db')}`, join(base, 'typo')],
+      [`file:${join(base, 'missing', 'dir')}`, join(base, 'missing')],
+    ] as const) {
+      for (const args of [
+        ['sessions', 'list', '--store', url],
+        ['doctor', '--store', url],
+        ['migrate', '--from', `sqlite:${join(base, 'from.db')}`, '--to', url],
+      ]) {
+        const r = await cli(args);
+        expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(2);
+        expect(r.stderr).toContain(`the folder ${folder} does not exist`);
+        expect(existsSync(folder)).toBe(false);
+      }
+    }
+  }, 60_000);
+});
+
+describe('doctor lists junk at lock paths', () => {
+  it('names each file at a lock or write-guard path that holds no lock record, with what it is and its age', async () => {
+    const dir = join(tmp(), 'store');
+    const url = `file:${dir}`;
+    const store = await openStoreUrl(url);
+    await store.set('tokenkeeper:s:alice', { a: 1 }); // makes the folder
+    await store.close();
+    writeFileSync(join(dir, 'tokenkeeper%3As%3Aalice.wlock'), '');
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'tokenkeeper%3As%3Abob.lock'));
+    const old = (Date.now() - 120_000) / 1000;
+    for (const n of ['tokenkeeper%3As%3Aalice.wlock', 'tokenkeeper%3As%3Abob.lock'])
+      lutimesSync(join(dir, n), old, old);
+    const r = await cli(['doctor', '--store', url, '--json']);
+    expect(r.code).toBe(1);
+    const locks = json<{ check: string; ok: boolean; detail: string }[]>(r).find((c) => c.check === 'locks');
+    expect(locks?.ok).toBe(false);
+    expect(locks?.detail).toMatch(
+      /^none held; 2 junk files at lock paths \(no lock record; the next taker clears each once older than a lease\): tokenkeeper%3As%3Aalice\.wlock \(an empty file, 1[12]\d s old\); tokenkeeper%3As%3Abob\.lock \(a symbolic link, 1[12]\d s old\)$/,
     );
   }, 30_000);
 });

@@ -22,7 +22,7 @@ const COMMANDS: [string, (store: string) => string[]][] = [
   ['sessions list', (s) => ['sessions', 'list', '--store', s]],
   ['sessions show', (s) => ['sessions', 'show', 'alice', '--store', s]],
   ['sessions rm', (s) => ['sessions', 'rm', 'alice', '--store', s]],
-  ['sessions clear', (s) => ['sessions', 'clear', '--store', s]],
+  ['sessions clear', (s) => ['sessions', 'clear', '--yes', '--store', s]],
   ['migrate', (s) => ['migrate', '--from', s, '--to', s.replace(/\?.*/, '?namespace=other')]],
   [
     'rekey',

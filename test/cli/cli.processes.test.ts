@@ -110,7 +110,7 @@ describe.each(['file', 'sqlite', 'redis', 'postgres'])('sessions list, show, rm,
 
     const rm = await cli(['sessions', 'rm', 'bob', '--store', url, '--json']);
     expect(json(rm)).toEqual({ removed: true });
-    const clear = await cli(['sessions', 'clear', '--store', url, '--json']);
+    const clear = await cli(['sessions', 'clear', '--yes', '--store', url, '--json']);
     expect(json(clear)).toEqual({ removed: 2 });
     expect(json(await cli(['sessions', 'list', '--store', url, '--json']))).toEqual([]);
   }, 60_000);
@@ -333,7 +333,19 @@ describe('doctor and locks', () => {
     await store.close();
     const before = as.counts.revocations;
     const r = await cli(
-      ['sessions', 'clear', '--revoke', '--store', url, '--issuer', as.issuer, '--client-id', as.clientId, '--json'],
+      [
+        'sessions',
+        'clear',
+        '--revoke',
+        '--yes',
+        '--store',
+        url,
+        '--issuer',
+        as.issuer,
+        '--client-id',
+        as.clientId,
+        '--json',
+      ],
       {
         TOKENKEEPER_CLIENT_SECRET: as.clientSecret,
       },
@@ -341,7 +353,7 @@ describe('doctor and locks', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(json(r)).toEqual({ removed: 2 });
     expect(as.counts.revocations - before).toBe(4); // each session: its refresh token, then its access token
-    const missing = await cli(['sessions', 'clear', '--revoke', '--store', url]);
+    const missing = await cli(['sessions', 'clear', '--revoke', '--yes', '--store', url]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--issuer');
   }, 30_000);

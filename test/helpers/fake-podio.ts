@@ -13,6 +13,8 @@ export async function startFakePodio() {
   const access = new Set<string>();
   const refresh = new Map<string, boolean>(); // token -> used
   const counts = { token: 0, refresh: 0, invalidGrant: 0, api: 0, unauthorized: 0 };
+  /** How long a refresh takes to answer (ms): a slow Podio. */
+  const slow = { refreshMs: 0 };
   const issue = () => {
     const at = `pat-${randomBytes(9).toString('base64url')}`;
     const rt = `prt-${randomBytes(9).toString('base64url')}`;
@@ -27,7 +29,7 @@ export async function startFakePodio() {
       scope: 'app:all',
     };
   };
-  const server = await startJsonServer(({ req, url, body, json }) => {
+  const server = await startJsonServer(async ({ req, url, body, json }) => {
     if (req.method === 'POST' && url.pathname === '/oauth/token') {
       counts.token++;
       const p = new URLSearchParams(body);
@@ -38,6 +40,7 @@ export async function startFakePodio() {
       if (grant === 'app' && p.get('app_id') === '42' && p.get('app_token') === 'app-token') return json(200, issue());
       if (grant === 'refresh_token') {
         counts.refresh++;
+        if (slow.refreshMs > 0) await new Promise((r) => setTimeout(r, slow.refreshMs));
         const rt = p.get('refresh_token') ?? '';
         if (refresh.get(rt) !== false) {
           counts.invalidGrant++;
@@ -66,6 +69,7 @@ export async function startFakePodio() {
     clientId,
     clientSecret,
     counts,
+    slow,
     /** Makes the server forget an access token, as when it expires. */
     expire(accessToken: string) {
       access.delete(accessToken);

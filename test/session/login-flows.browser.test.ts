@@ -348,10 +348,11 @@ describe('loginWithBrowser: the loopback redirect of CLIs and desktop apps', () 
     expect(session.id).toBe('alice');
   });
 
-  it('open: true starts the system browser (xdg-open) with the login URL, and prints the URL when there is none', async () => {
+  it('open: true starts the system browser (xdg-open) on a one-time start address (no state or PKCE challenge on its command line), and prints it when there is none', async () => {
     const bin = mkdtempSync(join(tmpdir(), 'tk-open-'));
     const opened = join(bin, 'opened-url');
-    writeFileSync(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s' "$1" > '${opened}'\n`, { mode: 0o755 });
+    // Records its whole command line, as any local user can read it (ps, /proc/<pid>/cmdline).
+    writeFileSync(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s' "$*" > '${opened}'\n`, { mode: 0o755 });
     const path = process.env.PATH;
     const write = process.stderr.write;
     let printed = '';
@@ -377,8 +378,10 @@ describe('loginWithBrowser: the loopback redirect of CLIs and desktop apps', () 
       process.env.PATH = `${bin}:${path}`;
       const viaBrowser = loginWithBrowser(manager, { scope, prompt, sessionId: 'opened' });
       const url = await found(readOpened);
-      expect(new URL(url).searchParams.get('redirect_uri')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback$/);
-      await signIn(url, at(new URL(url).searchParams.get('redirect_uri') as string));
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/start\/[0-9a-f]{32}$/);
+      for (const secret of ['state', 'code_challenge', 'nonce', 'redirect_uri', op.issuer])
+        expect(url).not.toContain(secret);
+      await signIn(url, at(`${new URL(url).origin}/callback`));
       expect((await viaBrowser).id).toBe('opened');
       // None on PATH: the URL is printed for the user to open.
       process.env.PATH = join(bin, 'empty');
@@ -389,7 +392,7 @@ describe('loginWithBrowser: the loopback redirect of CLIs and desktop apps', () 
       const viaPrint = loginWithBrowser(manager, { scope, prompt, sessionId: 'printed' });
       const shown = await found(() => printed.match(/Open this address in your browser to log in:\n(\S+)\n/)?.[1]);
       process.stderr.write = write;
-      await signIn(shown, at(new URL(shown).searchParams.get('redirect_uri') as string));
+      await signIn(shown, at(`${new URL(shown).origin}/callback`));
       expect((await viaPrint).id).toBe('printed');
     } finally {
       process.env.PATH = path;

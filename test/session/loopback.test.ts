@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,4 +207,47 @@ describe('loginWithBrowser opens the system browser on a one-time local start ad
     },
     15_000,
   );
+});
+
+describe('the loopback listener', () => {
+  const get = (port: number, path: string, host: string, address = '127.0.0.1') =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest({ host: address, port, path, headers: { host } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  it('answers on 127.0.0.1 only, to its own Host only (no DNS rebinding): a foreign Host redeems nothing', async () => {
+    const store = memoryStore();
+    const before = issued;
+    let url = '';
+    const controller = new AbortController();
+    const login = loginWithBrowser(managerOn(store), {
+      sessionId: 'me',
+      signal: controller.signal,
+      open: (u) => {
+        url = u;
+      },
+    });
+    for (let i = 0; i < 100 && url === ''; i++) await new Promise((r) => setTimeout(r, 10));
+    const callback = new URL(new URL(url).searchParams.get('redirect_uri') as string);
+    const state = new URL(url).searchParams.get('state') as string;
+    const port = Number(callback.port);
+    const rebound = await get(port, `${callback.pathname}?code=c&state=${state}`, `evil.example:${port}`);
+    expect(rebound.status).toBe(400);
+    expect(rebound.body).toContain('Wrong host');
+    const localhost = await get(port, `${callback.pathname}?code=c&state=${state}`, `localhost:${port}`);
+    expect(localhost.status).toBe(400);
+    await expect(get(port, '/', `[::1]:${port}`, '::1')).rejects.toThrow(); // not listening there
+    expect(issued).toBe(before);
+    controller.abort();
+    expect((await rejection(login)).code).toBe('TOKENKEEPER_LOGIN_ABORTED');
+    expect(await sessionKeys(store)).toEqual([]);
+  }, 15_000);
 });

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +118,49 @@ describe('a store outage at login', () => {
       expect(store.name).not.toContain(PASSWORD);
     } finally {
       await store.close();
+    }
+  }, 30_000);
+});
+
+describe('a store outage on any page of the app', () => {
+  it('the framework’s own error page (Express, development mode: the stack) names no host or port; the error goes to onError', async () => {
+    const store = redisStore({
+      url: `${redis.url}/0?password=${PASSWORD}`,
+      namespace: 'web_pages',
+      onWarning: () => {},
+    });
+    const manager = new SessionManager(fixture.options({ store }));
+    const reports: { error: unknown; reference: string; route: string }[] = [];
+    const auth = webAuth(manager, {
+      redirectUri: 'http://127.0.0.1/auth/callback',
+      cookie: { keys: [KEY] },
+      onError: (error, c) => reports.push({ error, ...c }),
+    });
+    const app = express();
+    app.use(expressAuth(auth));
+    app.get('/me', (_req, res) => {
+      res.send('hello');
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const id = 'a'.repeat(43);
+    const cookie = `tk_session=${id}.${createHmac('sha256', KEY).update(`tk_session=${id}`).digest('base64url')}`;
+    try {
+      await redis.stop();
+      const response = await fetch(`${base}/me`, { headers: { cookie } });
+      const text = await response.text();
+      expect(response.status).toBe(500);
+      for (const leak of [PASSWORD, new URL(redis.url).port, 'redis://']) expect(text).not.toContain(leak);
+      expect(reports).toHaveLength(1);
+      expect(reports[0]?.route).toBe('session');
+      expect(text).toContain(`reference ${reports[0]?.reference}`);
+      expect((reports[0]?.error as { code?: string } | undefined)?.code).toBe('TOKENKEEPER_STORE_UNAVAILABLE');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await store.close();
+      await redis.start();
     }
   }, 30_000);
 });

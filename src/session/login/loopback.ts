@@ -110,7 +110,10 @@ export async function loginWithBrowser(
       // Opened twice: the start address was on a command line, and another program on this
       // machine may have taken the login to send its own code back. Nothing of it is trusted.
       giveUp(
-        aborted('link was opened twice (another program on this machine may have used it); start the login again'),
+        new TokenkeeperError(
+          'TOKENKEEPER_LOGIN_ABORTED',
+          'The browser login was stopped: its start address was opened twice, so another program on this machine may have taken the login. Start the login again.',
+        ),
       );
       return page(res, 409, 'Login stopped', 'This login link was already used. Start the login again.');
     }

@@ -104,10 +104,50 @@ export async function fileLocks(options: Pick<FileStoreOptions, 'path' | 'namesp
     if (!name.endsWith('.lock')) continue;
     const owner = await readOwner(join(dir, name)).catch(() => undefined);
     if (owner === undefined) continue; // released while we listed
+    if (owner.token.startsWith('foreign:')) continue; // junk, no lock: fileLockJunk lists it
     const key = decodeStem(name.slice(0, -'.lock'.length)) ?? name;
     out.push({ key, pid: owner.pid, host: owner.host, remainingMs: owner.expiresAt - Date.now() });
   }
   return out;
+}
+
+/** Something at a lock, write-guard or breaker path of a file store that is no lock: see {@link fileLockJunk}. */
+export interface LockJunk {
+  /** The file's name in the store's folder. */
+  name: string;
+  /** What it is: an empty file, a symbolic link, ... */
+  what: string;
+  /** How long since it last changed, in ms. */
+  ageMs: number;
+}
+
+/**
+ * Files at lock, write-guard and breaker paths that hold no lock record (an empty file, garbage,
+ * a symbolic link, a directory): left by a crash of another tool, a full disk or a hand. Takers
+ * clear such junk once it is older than one lease; for `tokenkeeper doctor`.
+ */
+export async function fileLockJunk(options: Pick<FileStoreOptions, 'path' | 'namespace'> = {}): Promise<LockJunk[]> {
+  const dir = storeDir(options, 'fileLockJunk');
+  const out: LockJunk[] = [];
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    if (!/\.(lock|wlock|break)$/.test(name)) continue;
+    const path = join(dir, name);
+    const owner = await readOwner(path).catch(() => undefined);
+    if (owner === undefined || !owner.token.startsWith('foreign:')) continue;
+    const st = await fs.lstat(path).catch(() => undefined);
+    if (st === undefined) continue;
+    const what = st.isSymbolicLink()
+      ? 'a symbolic link'
+      : st.isDirectory()
+        ? 'a directory'
+        : !st.isFile()
+          ? 'not a regular file'
+          : st.size === 0
+            ? 'an empty file'
+            : 'not a lock record';
+    out.push({ name, what, ageMs: Math.max(0, Date.now() - st.mtimeMs) });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
 /**

@@ -22,7 +22,13 @@ const BREAKER_LEASE_MS = 5_000;
 const MAX_POLL_MS = 25;
 /** With directory events, polling is only the safety net for a missed one. */
 const MAX_POLL_WITH_WAKE_MS = 200;
-/** How long a lock file we cannot read counts as held after its last change. */
+/**
+ * How long a lock file we cannot read counts as held after its last change, where no lease
+ * length is known (listing locks). A taker counts it as held for one lease of its own: a
+ * tokenkeeper holder never leaves a lock file half-written (it appears by `link`, changes by
+ * `rename`), so junk there (an empty file, garbage, a dangling symlink) is no live holder's, and
+ * waiting longer would only make the key unwritable for longer.
+ */
 const FOREIGN_LEASE_MS = 30_000;
 
 /**
@@ -65,20 +71,20 @@ export async function acquireFileLock(
           broken ?? (lastSeen === undefined || Date.now() < lastSeen.expiresAt ? 'released' : 'expired');
         return fileLease(path, key, owner, opts.leaseMs, predecessor);
       }
-      const current = await readOwner(path);
+      const current = await readOwner(path, opts.leaseMs);
       lastSeen = current;
       broken = undefined;
       // A lease that ended, or one whose holder on this host is gone (killed, crashed): break it.
       const free = (o: Owner) => o.expiresAt <= Date.now() || holderGone(o);
       if (current !== undefined && free(current)) {
         const broke = await withBreaker(path, async () => {
-          const again = await readOwner(path);
+          const again = await readOwner(path, opts.leaseMs);
           if (again?.token === current.token && free(again)) {
             broken = again.expiresAt <= Date.now() ? 'expired' : 'gone';
             await unlinkQuiet(path);
           }
         });
-        if (broke && (await readOwner(path)) === undefined) continue; // broken: try at once
+        if (broke && (await readOwner(path, opts.leaseMs)) === undefined) continue; // broken: try at once
       }
       const now = Date.now();
       if (now >= deadline) {
@@ -140,7 +146,7 @@ async function withBreaker(path: string, fn: () => Promise<void>): Promise<boole
     expiresAt: Date.now() + BREAKER_LEASE_MS,
   };
   if (!(await createExclusive(guard, me))) {
-    const other = await readOwner(guard);
+    const other = await readOwner(guard, BREAKER_LEASE_MS);
     // A breaker that died inside its few milliseconds of work: clear its guard (junk that cannot
     // be removed, a directory say, just keeps the guard busy: callers are bounded anyway).
     if (other !== undefined && other.expiresAt <= Date.now()) await unlinkQuiet(guard).catch(() => {});
@@ -217,7 +223,7 @@ async function assertRegular(path: string): Promise<void> {
  * it cannot be removed, waited on until `waitMs`.
  */
 /** The owner record of a lock file; undefined when there is none (released) or it is unreadable. */
-export async function readOwner(path: string): Promise<Owner | undefined> {
+export async function readOwner(path: string, junkLeaseMs = FOREIGN_LEASE_MS): Promise<Owner | undefined> {
   let text: string | undefined;
   try {
     text = await readRegularFile(path);
@@ -232,7 +238,7 @@ export async function readOwner(path: string): Promise<Owner | undefined> {
   }
   const st = await fs.lstat(path).catch(() => undefined);
   if (st === undefined) return undefined;
-  return { token: `foreign:${st.mtimeMs}:${st.ino}`, pid: 0, host: '', expiresAt: st.mtimeMs + FOREIGN_LEASE_MS };
+  return { token: `foreign:${st.mtimeMs}:${st.ino}`, pid: 0, host: '', expiresAt: st.mtimeMs + junkLeaseMs };
 }
 
 function holderOf(owner: Owner): LockHolder {

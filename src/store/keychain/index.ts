@@ -253,7 +253,7 @@ function unavailable(error: unknown, what: string): TokenkeeperError {
   const reason = (error as { message?: string })?.message ?? String(error);
   return new TokenkeeperError(
     'TOKENKEEPER_STORE_UNAVAILABLE',
-    `${what} cannot be used (${reason.slice(0, 200)}). A locked keychain must be unlocked by the user; on Linux a Secret Service (GNOME Keyring, KWallet) must run in the session.`,
+    `${what} cannot be used (${reason.slice(0, 200)}). A locked keychain must be unlocked by the user; on Linux a Secret Service (GNOME Keyring, KWallet) must run in the session. Where there is none (a server, a container, SSH), use fileStore() from tokenkeeper/file instead: 0600 files in a 0700 folder.`,
     { cause: error },
   );
 }
