@@ -96,11 +96,12 @@ describe('doctor --store file:', () => {
     expect(folder(again)?.detail).toBe(
       `${join(config, 'tokenkeeper', 'apps', 'app_1')} does not exist yet (the store makes it, mode 0700, on first use)`,
     );
+    // The folder now holds one app's folder and no records of its own: `file:` is that app's store.
     const made = await cli(['doctor', '--store', 'file:', '--json'], { XDG_CONFIG_HOME: config });
     expect(folder(made)).toEqual({
       check: 'file permissions',
       ok: true,
-      detail: `${join(config, 'tokenkeeper')} is 0700`,
+      detail: `${join(config, 'tokenkeeper', 'apps', 'app_1')} is 0700`,
     });
   }, 30_000);
 
