@@ -20,7 +20,11 @@ async function signedIn() {
   const auth = webAuth(manager, { redirectUri: `${app}/callback`, scope: 'offline_access', cookie: { keys: [KEY] } });
   const started = await auth.login(new Request(`${app}/auth/login`));
   const state = new URL(started.headers.get('location') as string).searchParams.get('state');
-  const loginCookie = (started.headers.getSetCookie()[0] as string).split(';')[0] as string;
+  // The login cookie and the cookie that binds the login to this browser.
+  const loginCookie = started.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
   const done = await auth.callback(
     new Request(`${app}/callback?code=good-code&state=${state}`, { headers: { cookie: loginCookie } }),
   );
