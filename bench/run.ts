@@ -2,7 +2,7 @@
 import { benchBrowser } from './browser.js';
 import { benchMany } from './many.js';
 import { benchServerStores } from './server-stores.js';
-import { benchSessions } from './sessions.js';
+import { benchHotPath, benchSessions } from './sessions.js';
 import { benchStall } from './stall.js';
 import { benchStores } from './stores.js';
 
@@ -11,12 +11,14 @@ const groups: Record<string, () => Promise<void>> = {
   stores: benchStores,
   'server-stores': benchServerStores,
   sessions: benchSessions,
+  hot: benchHotPath,
   stall: benchStall,
   many: benchMany,
   browser: benchBrowser,
 };
 
 for (const [name, run] of Object.entries(groups)) {
-  if (only ? only !== name : name === 'many') continue; // `many` runs only when named: minutes of fleets
+  // `many` runs only when named (minutes of fleets); `hot` is part of `sessions`.
+  if (only ? only !== name : name === 'many' || name === 'hot') continue;
   await run();
 }
