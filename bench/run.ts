@@ -1,5 +1,6 @@
 // `npm run bench`: every figure is a ratio against a baseline measured in the same run.
 import { benchBrowser } from './browser.js';
+import { benchList } from './list.js';
 import { benchMany } from './many.js';
 import { benchServerStores } from './server-stores.js';
 import { benchHotPath, benchSessions } from './sessions.js';
@@ -14,11 +15,12 @@ const groups: Record<string, () => Promise<void>> = {
   hot: benchHotPath,
   stall: benchStall,
   many: benchMany,
+  list: benchList,
   browser: benchBrowser,
 };
 
 for (const [name, run] of Object.entries(groups)) {
-  // `many` runs only when named (minutes of fleets); `hot` is part of `sessions`.
-  if (only ? only !== name : name === 'many' || name === 'hot') continue;
+  // `many` and `list` run only when named (minutes of fleets, 100,000 records); `hot` is part of `sessions`.
+  if (only ? only !== name : name === 'many' || name === 'list' || name === 'hot') continue;
   await run();
 }
