@@ -368,12 +368,14 @@ export class RenewalEngine {
         try {
           marked = await this.#write(key, { ...rec, renewing: mark }, entry.version);
         } catch (error) {
-          // Others keep writing: read again, for a few rounds and then until the deadline.
+          // Others keep writing: read again, for a few rounds and then, pausing, until the deadline.
           if (
             isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT') &&
             (round < MAX_ROUNDS || Date.now() < deadline)
-          )
+          ) {
+            if (round >= MAX_ROUNDS) await sleep(50);
             continue;
+          }
           throw error; // nothing was sent
         }
         return await this.#refresh(sessionId, key, { ...rec, renewing: mark }, marked, interrupted, lease, timing);
