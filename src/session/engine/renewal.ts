@@ -214,7 +214,7 @@ export class RenewalEngine {
       if (!stored) {
         throw new TokenkeeperError(
           'TOKENKEEPER_STORE_UNAVAILABLE',
-          `The last tokens of the session ${JSON.stringify(sessionId)} are not stored yet (the store refuses writes). Try again when it is back.`,
+          `The last tokens of the session ${JSON.stringify(sessionId)} are not stored yet: try again when the store is back.`,
           { key, sessionId },
         );
       }
@@ -368,14 +368,7 @@ export class RenewalEngine {
         try {
           marked = await this.#write(key, { ...rec, renewing: mark }, entry.version);
         } catch (error) {
-          // Others keep writing: read again, for a few rounds and then, pausing, until the deadline.
-          if (
-            isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT') &&
-            (round < MAX_ROUNDS || Date.now() < deadline)
-          ) {
-            if (round >= MAX_ROUNDS) await sleep(50);
-            continue;
-          }
+          if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT') && round < MAX_ROUNDS) continue;
           throw error; // nothing was sent
         }
         return await this.#refresh(sessionId, key, { ...rec, renewing: mark }, marked, interrupted, lease, timing);
@@ -535,7 +528,7 @@ export class RenewalEngine {
     // Callers rarely see this: the renewal tries again within their deadline (#untilDeadline).
     throw new TokenkeeperError(
       'TOKENKEEPER_LEASE_LOST',
-      `The lock on the session ${JSON.stringify(sessionId)} was lost until lock.waitMs; nothing was sent. Raise lock.leaseMs.`,
+      `The lock on the session ${JSON.stringify(sessionId)} was lost; nothing was sent. Raise lock.leaseMs.`,
       { key, sessionId },
     );
   }
@@ -584,7 +577,7 @@ export class RenewalEngine {
       throw new TokenkeeperError(
         'TOKENKEEPER_CORRUPT_RECORD',
         `The store returned version ${String(entry.version).slice(0, 20)} for the session ${JSON.stringify(sessionId)}, not a positive integer. ` +
-          'Nothing was sent. Is the store a tokenkeeper store?',
+          'Nothing was sent: is it a tokenkeeper store?',
         { key, sessionId },
       );
     }
