@@ -91,12 +91,25 @@ export async function readRow(store: Store, c: Common, id: string): Promise<Sess
   }
 }
 
+/** Records read at once while listing: one round trip's worth on a network store, in constant memory. */
+const LIST_BATCH = 256;
+
+/**
+ * Every session row, in listing order. Records are read a batch at a time, all of a batch at
+ * once (ioredis pipelines them on one connection, PostgreSQL spreads them over its pool), instead
+ * of one round trip after another: 100,000 Redis sessions took 7.5 to 8.8 s that way.
+ */
 export async function* listRows(c: Common, store: Store): AsyncGenerator<SessionRow> {
   const prefix = sessionPrefix(c);
+  let batch: string[] = [];
+  const read = (ids: string[]) => Promise.all(ids.map((id) => readRow(store, c, id)));
   for await (const key of store.keys(prefix)) {
-    const row = await readRow(store, c, key.slice(prefix.length));
-    if (row !== undefined) yield row;
+    batch.push(key.slice(prefix.length));
+    if (batch.length < LIST_BATCH) continue;
+    for (const row of await read(batch)) if (row !== undefined) yield row;
+    batch = [];
   }
+  for (const row of await read(batch)) if (row !== undefined) yield row;
 }
 
 export async function removeSession(c: Common, id: string): Promise<boolean> {

@@ -16,7 +16,6 @@ import {
   type DpopSigner,
 } from './dpop-options.js';
 import { aboutSession, RenewalEngine } from './engine/renewal.js';
-import { DEFAULT_MAX_RENEWALS } from './engine/turns.js';
 import { Emitter, type SessionEventName, type SessionEvents } from './events.js';
 import { checkGrant, exchangeParameters, type LoginGrant, renewByOf } from './grants.js';
 import { type Instrumentation, instrumentedStore } from './instrumentation.js';
@@ -260,9 +259,10 @@ export class SessionManager {
         undecidedWaitMs: nonNegative('undecidedWaitMs', options.undecidedWaitMs ?? 3_000),
         binding: this.#binding,
         dpop: (key, sessionId, rec) => this.#signerOf(key, sessionId, rec),
-        maxConcurrentRenewals: positiveCount(
+        maxConcurrentRenewals: positiveMs(
           'maxConcurrentRenewals',
           options.maxConcurrentRenewals ?? DEFAULT_MAX_RENEWALS,
+          true,
         ),
       },
       {
@@ -543,19 +543,18 @@ export class SessionManager {
   /** The stored session, or `undefined` if there is none. Reads the store every time. */
   async get(sessionId: string): Promise<Session | undefined> {
     const key = this.#key(sessionId);
-    let rec: SessionRecord | undefined;
     try {
       const entry = await this.store.get(key);
-      rec = entry === undefined ? undefined : decodeSession(key, entry.value);
-      if (rec !== undefined && !hasEnded(rec)) checkBinding(rec, this.#binding, sessionId, key);
+      const rec = entry === undefined ? undefined : decodeSession(key, entry.value);
+      if (rec === undefined || hasEnded(rec)) {
+        this.#sessions.delete(sessionId);
+        return undefined;
+      }
+      checkBinding(rec, this.#binding, sessionId, key);
+      return this.#session(sessionId, rec);
     } catch (error) {
       throw aboutSession(error, sessionId, key); // a store's or codec's error knows the key only
     }
-    if (rec === undefined || hasEnded(rec)) {
-      this.#sessions.delete(sessionId);
-      return undefined;
-    }
-    return this.#session(sessionId, rec);
   }
 
   /**
@@ -828,22 +827,19 @@ function lifetimes(
   return out;
 }
 
-function positiveMs(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new TokenkeeperError('TOKENKEEPER_INVALID_ARGUMENT', `${name} must be a positive number of milliseconds.`);
-  }
-  return value;
-}
-
-function positiveCount(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+/** A positive number of milliseconds, or with `whole`, a positive whole number (a count). */
+function positiveMs(name: string, value: unknown, whole = false): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (whole && !Number.isSafeInteger(value))) {
     throw new TokenkeeperError(
       'TOKENKEEPER_INVALID_ARGUMENT',
-      `${name} must be a positive whole number, got ${typeof value === 'number' ? value : describeType(value)}.`,
+      `${name} must be a positive ${whole ? 'whole number' : 'number of milliseconds'}.`,
     );
   }
   return value;
 }
+
+/** Renewals a manager runs at once, by default (see `RenewalTurns`). */
+const DEFAULT_MAX_RENEWALS = 32;
 
 function nonNegative(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {

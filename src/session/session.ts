@@ -47,6 +47,11 @@ const URGENT_MS = 5_000;
 /** The longest delay before a background renewal starts. */
 const MAX_JITTER_MS = 2_000;
 
+/** The longest delay a timer takes (about 24.8 days); a longer one is armed again when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Clears the freshness timer of a session that was garbage-collected. */
+const freshTimers = new FinalizationRegistry<ReturnType<typeof setTimeout>>((timer) => clearTimeout(timer));
+
 /** A 401 for an access token younger than this is the API's answer, not a reason to renew. */
 const JUST_ISSUED_MS = 10_000;
 
@@ -148,19 +153,33 @@ export class Session {
    *   `TOKENKEEPER_NO_SESSION` when it was logged out, `TOKENKEEPER_TOKEN_ENDPOINT` when the
    *   server could not be reached (the stored session is unchanged), `TOKENKEEPER_LOCK_TIMEOUT`.
    */
-  async getAccessToken(options: { forceRefresh?: boolean } = {}): Promise<string> {
-    const tokens = this.#record.tokens;
-    this.#checkLifetime();
-    const usable = !options.forceRefresh && !this.#removed && this.#record.status === 'active';
-    if (usable && !tokens.needsRenewal(this.#host.refreshSkewMs)) return tokens.accessToken;
+  async getAccessToken(options?: { forceRefresh?: boolean }): Promise<string> {
+    const rec = this.#record;
+    // The hot path: no clock read while a timer has not said the token needs renewal (see
+    // #freshFor). Sessions with an idle lifetime read it once, below.
+    if (rec === this.#freshFor && !this.#removed && this.#idleEndsAt === undefined && options?.forceRefresh !== true) {
+      return rec.tokens.accessToken;
+    }
+    const tokens = rec.tokens;
+    const now = Date.now();
+    this.#checkLifetime(now);
+    const usable = options?.forceRefresh !== true && !this.#removed && rec.status === 'active';
+    if (usable && !tokens.needsRenewal(this.#host.refreshSkewMs, now)) {
+      const renewAt =
+        tokens.expiresAt === undefined
+          ? Number.POSITIVE_INFINITY
+          : tokens.expiresAt - tokens.renewalMargin(this.#host.refreshSkewMs);
+      if (rec !== this.#freshFor) this.#markFresh(rec, Math.min(renewAt, rec.endsAt ?? Number.POSITIVE_INFINITY), now);
+      return tokens.accessToken;
+    }
     // Inside the renewal margin but not about to expire: hand out the valid token now and renew
     // in the background; only a caller whose token is (nearly) unusable waits for the renewal.
     const margin = tokens.renewalMargin(this.#host.refreshSkewMs);
-    if (usable && !tokens.isExpired(Math.min(URGENT_MS, margin / 2))) {
+    if (usable && !tokens.isExpired(Math.min(URGENT_MS, margin / 2), now)) {
       this.#renewInBackground(tokens, margin);
       return tokens.accessToken;
     }
-    return (await this.#host.renew(this, tokens, options.forceRefresh === true)).accessToken;
+    return (await this.#host.renew(this, tokens, options?.forceRefresh === true)).accessToken;
   }
 
   /** One background renewal at a time, started after a jitter, retried after a failure with back-off. */
@@ -191,12 +210,42 @@ export class Session {
   }
 
   /**
+   * The record whose token {@link getAccessToken} last found fresh. A timer clears it at the
+   * token's renewal point or the session's end, whichever comes first, so a fresh token costs no
+   * clock read (on a VM a clock read can cost as much as the rest of the call). Timers run on a
+   * monotonic clock: after the system clock jumps ahead, a token is renewed when its timer says,
+   * not earlier. A new record (a renewal, another process's write) is a new object: its own
+   * timer is set when it is first found fresh.
+   */
+  #freshFor: SessionRecord | undefined;
+  #freshTimer: ReturnType<typeof setTimeout> | undefined;
+
+  #markFresh(rec: SessionRecord, until: number, now: number): void {
+    this.#freshFor = rec;
+    clearTimeout(this.#freshTimer);
+    freshTimers.unregister(this);
+    if (until === Number.POSITIVE_INFINITY) return;
+    // The timer holds the session weakly, and is cleared if the session is collected first, so a
+    // process touching many sessions keeps none of them alive for it.
+    const self = new WeakRef(this);
+    const timer = setTimeout(
+      () => {
+        const session = self.deref();
+        if (session !== undefined && session.#freshFor === rec) session.#freshFor = undefined;
+      },
+      Math.min(MAX_TIMER_MS, until - now),
+    );
+    (timer as { unref?: () => void }).unref?.();
+    freshTimers.register(this, timer, this);
+    this.#freshTimer = timer;
+  }
+
+  /**
    * An ended session (absolute or idle lifetime) fails here, without a store round trip; a live
    * one with an idle lifetime has it extended, at most one store write per quarter of it (and
    * per minute), in the background.
    */
-  #checkLifetime(): void {
-    const now = Date.now();
+  #checkLifetime(now: number): void {
     const rec = this.#record;
     if (hasEnded(rec, now) || (this.#idleEndsAt !== undefined && this.#idleEndsAt <= now)) {
       throw new TokenkeeperError(

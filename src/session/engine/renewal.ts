@@ -18,7 +18,7 @@ import {
   ttlOf,
 } from '../record.js';
 import { reauthRequired } from '../session.js';
-import { RenewalTurns } from './turns.js';
+import type { RenewalTurns } from './turns.js';
 
 /**
  * The renewal engine: renews one session, named by its store key, exactly once however many
@@ -133,12 +133,17 @@ export class RenewalEngine {
   readonly #holder = randomToken();
   /** Who renews, as the record tells operators (`tokenkeeper sessions show`). */
   readonly #label = processLabel();
-  readonly #turns: RenewalTurns;
+  /** Loaded with the first renewal: a page that never renews (or rarely) ships none of it. */
+  #turns: Promise<RenewalTurns> | undefined;
 
   constructor(options: RenewalOptions, hooks: RenewalHooks) {
     this.#o = options;
     this.#hooks = hooks;
-    this.#turns = new RenewalTurns(options.maxConcurrentRenewals);
+  }
+
+  async #turn(deadline: number, sessionId: string, key: string): Promise<() => void> {
+    this.#turns ??= import('./turns.js').then((m) => new m.RenewalTurns(this.#o.maxConcurrentRenewals));
+    return (await this.#turns).take(deadline, sessionId, key);
   }
 
   /** True while a renewal of `key` runs here, or its rotated tokens wait to be written. */
@@ -177,7 +182,9 @@ export class RenewalEngine {
       try {
         return await this.#locked(sessionId, key, stale, force, deadline);
       } catch (error) {
-        if (!handedToAnother(error) || Date.now() >= deadline) throw error;
+        // Its lease could not be confirmed (#confirm runs before every send): nothing was sent.
+        // (A conflict after a refresh is never retried: its refresh token is spent.)
+        if (!isTokenkeeperError(error, 'TOKENKEEPER_LEASE_LOST') || Date.now() >= deadline) throw error;
       }
       // A short pause, so a store that keeps refusing the lease is not asked in a tight loop.
       await sleep(Math.min(Math.max(0, deadline - Date.now()), 5 * 2 ** Math.min(attempt, 6)));
@@ -207,8 +214,7 @@ export class RenewalEngine {
       if (!stored) {
         throw new TokenkeeperError(
           'TOKENKEEPER_STORE_UNAVAILABLE',
-          `The last tokens of the session ${JSON.stringify(sessionId)} are not stored yet (the store refuses writes), ` +
-            'so it is not renewed again until they are. Try again when the store is back.',
+          `The last tokens of the session ${JSON.stringify(sessionId)} are not stored yet: try again when the store is back.`,
           { key, sessionId },
         );
       }
@@ -217,7 +223,7 @@ export class RenewalEngine {
     const waitStarted = Date.now();
     // This process's turn first (see RenewalTurns), then one try for the lock: a lease is only
     // taken when a renewal can go ahead, so a burst keeps few leases (and heartbeats) alive.
-    let turn: (() => void) | undefined = await this.#turns.take(deadline, sessionId, key);
+    let turn: (() => void) | undefined = await this.#turn(deadline, sessionId, key);
     try {
       let got: Lease | TokenSet;
       try {
@@ -352,7 +358,7 @@ export class RenewalEngine {
       // A request will be sent: it needs a turn. One that waited for another holder has none; it
       // waits for one holding the lock (the heartbeat keeps it), as whoever holds a turn never
       // waits for a lock.
-      const giveBack = turn ?? (await this.#turns.take(deadline, sessionId, key));
+      const giveBack = turn ?? (await this.#turn(deadline, sessionId, key));
       try {
         if (rec.renewBy === 'client_credentials')
           return await this.#renewByClientCredentials(sessionId, key, entry, rec, timing);
@@ -362,10 +368,7 @@ export class RenewalEngine {
         try {
           marked = await this.#write(key, { ...rec, renewing: mark }, entry.version);
         } catch (error) {
-          if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT')) {
-            if (round < MAX_ROUNDS) continue;
-            nothingSent.add(error); // others keep writing: wait for them as any waiter does
-          }
+          if (isTokenkeeperError(error, 'TOKENKEEPER_VERSION_CONFLICT') && round < MAX_ROUNDS) continue;
           throw error; // nothing was sent
         }
         return await this.#refresh(sessionId, key, { ...rec, renewing: mark }, marked, interrupted, lease, timing);
@@ -387,8 +390,6 @@ export class RenewalEngine {
     const { oauth, events } = this.#o;
     const refreshToken = rec.tokens.refreshToken as string;
     const firstSentAt = Date.now();
-    /** An earlier attempt's outcome is unknown: the token may be spent, whatever happens next. */
-    let mayBeSpent = false;
     let tokens: TokenSet;
     for (;;) {
       try {
@@ -409,13 +410,11 @@ export class RenewalEngine {
         if (unknown && Date.now() - firstSentAt < this.#o.rotationGraceMs) {
           // The server may have rotated; within its grace window the same token is accepted again.
           interrupted = true;
-          mayBeSpent = true;
           continue;
         }
-        // Unknown outcome (now or in an earlier attempt): leave the mark, so the next holder knows
-        // the token may be spent. A refusal or a request never sent: the record is as it was, so
-        // take the mark away.
-        if (!unknown && !mayBeSpent) await this.#writeOrReport(sessionId, key, settled(rec, {}), version);
+        // Unknown outcome: leave the mark, so the next holder knows the token may be spent. A
+        // refusal or a request never sent: the record is as it was, so take the mark away.
+        if (!unknown) await this.#writeOrReport(sessionId, key, settled(rec, {}), version);
         throw error;
       }
     }
@@ -475,7 +474,7 @@ export class RenewalEngine {
     if (rec.renewing === undefined && !rec.tokens.isExpired()) return rec.tokens;
     throw new TokenkeeperError(
       'TOKENKEEPER_VERSION_CONFLICT',
-      `The session ${JSON.stringify(sessionId)} was renewed concurrently by another holder and its stored token is not usable yet. Try again.`,
+      `The session ${JSON.stringify(sessionId)} was renewed concurrently by another holder; its token is not usable yet. Try again.`,
       { key, sessionId, cause: conflict },
     );
   }
@@ -532,8 +531,7 @@ export class RenewalEngine {
     // Callers rarely see this: the renewal tries again within their deadline (#untilDeadline).
     throw new TokenkeeperError(
       'TOKENKEEPER_LEASE_LOST',
-      `The lock on the session ${JSON.stringify(sessionId)} could not be confirmed before its deadline, so nothing was sent. ` +
-        'Another process may hold it, or the store answers too slowly for lock.leaseMs: raise lock.leaseMs or lock.waitMs.',
+      `The lock on the session ${JSON.stringify(sessionId)} was lost; nothing was sent. Raise lock.leaseMs.`,
       { key, sessionId },
     );
   }
@@ -581,8 +579,8 @@ export class RenewalEngine {
     if (!Number.isSafeInteger(entry.version) || entry.version < 1) {
       throw new TokenkeeperError(
         'TOKENKEEPER_CORRUPT_RECORD',
-        `The store returned version ${String(entry.version).slice(0, 20)} for the session ${JSON.stringify(sessionId)} ` +
-          `(key ${JSON.stringify(key)}); versions are positive integers. Nothing was sent. Is the store a tokenkeeper store?`,
+        `The store returned version ${String(entry.version).slice(0, 20)} for the session ${JSON.stringify(sessionId)}, not a positive integer. ` +
+          'Nothing was sent: is it a tokenkeeper store?',
         { key, sessionId },
       );
     }
@@ -665,18 +663,6 @@ export function noSession(
     `There is no stored session ${JSON.stringify(sessionId ?? key)} (${why}). Log in again.`,
     sessionId === undefined ? { key } : { key, sessionId },
   );
-}
-
-/** Conflicts met before anything was sent (a conflict after a refresh is never retried: its token is spent). */
-const nothingSent = new WeakSet<object>();
-
-/**
- * A try that ended before anything was sent because another holder has the session's renewal:
- * its lease could not be confirmed (`#confirm` runs before every send), or others kept writing
- * the record before the renewal mark could be.
- */
-function handedToAnother(error: unknown): boolean {
-  return isTokenkeeperError(error, 'TOKENKEEPER_LEASE_LOST') || (error instanceof Error && nothingSent.has(error));
 }
 
 /**

@@ -1,8 +1,5 @@
 import { TokenkeeperError } from '../../errors.js';
 
-/** Renewals one process sends to the token endpoint at once, by default. */
-export const DEFAULT_MAX_RENEWALS = 32;
-
 /**
  * The per-process bound on renewals at work at once: a burst of many expired sessions (a deploy,
  * an outage) queues here, first come first served, instead of starting a thousand lock waits,
@@ -46,9 +43,7 @@ export class RenewalTurns {
           reject(
             new TokenkeeperError(
               'TOKENKEEPER_LOCK_TIMEOUT',
-              `The session ${JSON.stringify(sessionId)} waited its whole lock.waitMs for its turn among this process's renewals ` +
-                `(at most ${this.#max} at once, maxConcurrentRenewals); nothing was sent. Raise lock.waitMs or maxConcurrentRenewals, ` +
-                'or check that the token endpoint answers.',
+              `The session ${JSON.stringify(sessionId)} waited lock.waitMs for a renewal turn (maxConcurrentRenewals); nothing was sent.`,
               { key, sessionId },
             ),
           );
@@ -57,11 +52,6 @@ export class RenewalTurns {
       );
       this.#queue.push(start);
     });
-  }
-
-  /** Renewals holding a turn now, and waiting for one (for benchmarks and tests). */
-  get load(): { running: number; queued: number } {
-    return { running: this.#running, queued: this.#queue.length };
   }
 
   #giveBack(): () => void {
