@@ -15,7 +15,8 @@ import { build } from 'esbuild';
 
 // Issue #27 (settling #12's) asked for 24 KB up front and 32 KB with the login route. With the
 // login half loaded on first use, every guarantee kept, this is the smallest the app is today
-// (35.8 KB and 38.1 KB): the gates stand there. docs/guide/browser.md ("Size") says where the
+// (36.3 KB and 38.5 KB, with the 401 path, the bounded renewal queue and the edges' fixes of the
+// same release): the gates stand just above. docs/guide/browser.md ("Size") says where the
 // bytes go. The environment can lower them (the package test checks that the gate fails).
 const UP_FRONT_BUDGET = Number(process.env.TOKENKEEPER_SIZE_UP_FRONT ?? 37 * 1024);
 const LOGIN_BUDGET = Number(process.env.TOKENKEEPER_SIZE_LOGIN ?? 39 * 1024);
