@@ -114,8 +114,10 @@ describe('a holder killed while its refresh is at the server (answer lost)', () 
       expect(as.counts.reuseDetected).toBe(0);
       // The 5 s lease counts from the holder's last heartbeat (Redis, PostgreSQL), then a poll;
       // the file and SQLite stores see the holder is gone. Before, the marked renewal then waited
-      // undecidedWaitMs (3 s) more: Redis took 8.0 s.
-      expect(waited).toBeLessThan(local ? 1_500 : 5_000);
+      // undecidedWaitMs (3 s) more: Redis took 7.2-8.0 s. Measured here on a quiet machine: about
+      // 4.2 s (the figure is the stall benchmark's); the bound leaves a busy machine 1.5 s over the
+      // lease and still fails the old lease-plus-undecidedWaitMs wait.
+      expect(waited).toBeLessThan(local ? 1_500 : 6_500);
       console.log(`recovery after a killed holder, ${label}: ${waited} ms`);
       await store.close();
     }, 60_000);
