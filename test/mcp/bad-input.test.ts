@@ -5,16 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mcpAuthProvider } from '../../src/exports/mcp.js';
 import { memoryStore, SessionManager, type Store, type StoreRecord } from '../../src/index.js';
 import { rejection } from '../helpers/errors.js';
+import { clientMetadata } from './client-metadata.js';
 import { approve, type McpTestServer, startAuthServer, startMcpServer } from './servers.js';
-
-const clientMetadata = {
-  client_name: 'tokenkeeper mcp test',
-  redirect_uris: ['http://127.0.0.1/callback'],
-  grant_types: ['authorization_code', 'refresh_token'],
-  response_types: ['code'],
-  token_endpoint_auth_method: 'none',
-  application_type: 'native',
-};
 
 let as: Awaited<ReturnType<typeof startAuthServer>>;
 let mcp: McpTestServer;

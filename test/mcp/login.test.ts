@@ -12,16 +12,8 @@ import { memoryStore, SessionManager } from '../../src/index.js';
 
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
 
+import { clientMetadata } from './client-metadata.js';
 import { approve, type McpTestServer, startAuthServer, startMcpServer } from './servers.js';
-
-const clientMetadata = {
-  client_name: 'tokenkeeper mcp test',
-  redirect_uris: ['http://127.0.0.1/callback'],
-  grant_types: ['authorization_code', 'refresh_token'],
-  response_types: ['code'],
-  token_endpoint_auth_method: 'none',
-  application_type: 'native',
-};
 
 let as: Awaited<ReturnType<typeof startAuthServer>>;
 let mcp: McpTestServer;

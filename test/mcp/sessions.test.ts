@@ -10,16 +10,8 @@ import { fileStore } from '../../src/exports/file.js';
 import { mcpAuthProvider, REFRESH_HANDLE } from '../../src/exports/mcp.js';
 import { memoryStore, SessionManager } from '../../src/index.js';
 import { startChild } from '../helpers/child.js';
+import { clientMetadata } from './client-metadata.js';
 import { approve, type McpTestServer, startAuthServer, startMcpServer } from './servers.js';
-
-const clientMetadata = {
-  client_name: 'tokenkeeper mcp test',
-  redirect_uris: ['http://127.0.0.1/callback'],
-  grant_types: ['authorization_code', 'refresh_token'],
-  response_types: ['code'],
-  token_endpoint_auth_method: 'none',
-  application_type: 'native',
-};
 
 let as: Awaited<ReturnType<typeof startAuthServer>>;
 let one: McpTestServer;

@@ -15,18 +15,11 @@ import { mcpAuthProvider } from '../../src/exports/mcp.js';
 import { SessionManager } from '../../src/index.js';
 import { NaiveFileProvider } from '../fixtures/mcp-naive.js';
 import { startChild } from '../helpers/child.js';
+import { clientMetadata } from './client-metadata.js';
 import { approve, type McpTestServer, startAuthServer, startMcpServer } from './servers.js';
 
 const PROCESSES = 8;
 const CALLS = 20;
-const clientMetadata = {
-  client_name: 'tokenkeeper mcp test',
-  redirect_uris: ['http://127.0.0.1/callback'],
-  grant_types: ['authorization_code', 'refresh_token'],
-  response_types: ['code'],
-  token_endpoint_auth_method: 'none',
-  application_type: 'native',
-};
 
 type AuthServer = Awaited<ReturnType<typeof startAuthServer>>;
 
