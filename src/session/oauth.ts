@@ -449,11 +449,7 @@ export class OAuthClient {
     // the response was read; its signature is checked here, against the server's JWKS.
     if (rotates || body.id_token === undefined) return { tokens };
     try {
-      await oauth.validateApplicationLevelSignature(
-        as,
-        response,
-        this.#requestOptions(this.#retry.timeoutMs) as unknown as oauth.ValidateSignatureOptions,
-      );
+      await oauth.validateApplicationLevelSignature(as, response, this.signatureOptions());
     } catch (error) {
       throw idTokenError(error);
     }
